@@ -1,0 +1,182 @@
+/**
+ * The one typed configuration module: every address, credential and path the
+ * project uses, each read from one environment variable with a local default.
+ * A bad value fails at start-up naming the variable, not later inside a client.
+ */
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface Setting<T> {
+  readonly env: string;
+  readonly doc: string;
+  /** Default as the user would write it; a function when it depends on other variables. */
+  readonly fallback: string | ((env: Env) => string);
+  readonly parse: (raw: string, name: string) => T;
+}
+
+const text = (raw: string): string => raw;
+
+function port(raw: string, name: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new ConfigError(`${name} must be a TCP port (1-65535), got "${raw}"`);
+  }
+  return n;
+}
+
+function hostPort(raw: string, name: string): { host: string; port: number } {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(raw.trim());
+  if (!m) throw new ConfigError(`${name} must be host:port, got "${raw}"`);
+  return { host: m[1] as string, port: port(m[2] as string, name) };
+}
+
+function httpUrl(raw: string, name: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  }
+  return url;
+}
+
+function minLength(min: number) {
+  return (raw: string, name: string): string => {
+    if (raw.length < min) throw new ConfigError(`${name} must be at least ${min} characters`);
+    return raw;
+  };
+}
+
+function list(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Every setting, its variable, default and meaning. `lake config` prints this table. */
+export const settings = {
+  cacheDir: {
+    env: 'TEMPOLAKE_CACHE_DIR',
+    doc: 'Built binaries, jars and virtualenvs, reused across runs (outside the repo)',
+    fallback: (env) => path.join(env['XDG_CACHE_HOME'] || path.join(homedir(), '.cache'), 'tempolake'),
+    parse: (raw) => path.resolve(raw),
+  },
+  dataDir: {
+    env: 'TEMPOLAKE_DATA_DIR',
+    doc: 'Local server data (Temporal SQLite, MinIO, Kafka logs, PostgreSQL) and the embedded lake',
+    fallback: path.join(repoRoot, '.lake'),
+    parse: (raw) => path.resolve(raw),
+  },
+  temporalAddress: {
+    env: 'TEMPORAL_ADDRESS',
+    doc: 'Temporal frontend gRPC address',
+    fallback: '127.0.0.1:7233',
+    parse: hostPort,
+  },
+  temporalNamespace: {
+    env: 'TEMPORAL_NAMESPACE',
+    doc: 'Temporal namespace the workers and clients use',
+    fallback: 'default',
+    parse: text,
+  },
+  temporalUiPort: {
+    env: 'TEMPORAL_UI_PORT',
+    doc: 'Port of the local dev server web UI',
+    fallback: '8233',
+    parse: port,
+  },
+  s3Endpoint: {
+    env: 'S3_ENDPOINT',
+    doc: 'S3 API endpoint (MinIO locally, the regional endpoint on AWS)',
+    fallback: 'http://127.0.0.1:9000',
+    parse: httpUrl,
+  },
+  s3Region: { env: 'S3_REGION', doc: 'S3 region', fallback: 'us-east-1', parse: text },
+  s3AccessKeyId: { env: 'S3_ACCESS_KEY_ID', doc: 'S3 access key (MinIO root user locally)', fallback: 'tempolake', parse: text },
+  s3SecretAccessKey: {
+    env: 'S3_SECRET_ACCESS_KEY',
+    doc: 'S3 secret key (MinIO root password locally, 8+ characters)',
+    fallback: 'tempolake-secret',
+    parse: minLength(8),
+  },
+  s3Bucket: { env: 'S3_BUCKET', doc: 'Bucket holding the lake', fallback: 'tempolake', parse: text },
+  minioConsolePort: {
+    env: 'MINIO_CONSOLE_PORT',
+    doc: 'Port of the local MinIO console',
+    fallback: '9001',
+    parse: port,
+  },
+  kafkaBrokers: {
+    env: 'KAFKA_BROKERS',
+    doc: 'Comma-separated Kafka bootstrap brokers',
+    fallback: '127.0.0.1:9092',
+    parse: (raw, name) => {
+      const brokers = list(raw);
+      if (brokers.length === 0) throw new ConfigError(`${name} must list at least one host:port`);
+      brokers.forEach((b) => hostPort(b, name));
+      return brokers;
+    },
+  },
+  kafkaControllerPort: {
+    env: 'KAFKA_CONTROLLER_PORT',
+    doc: 'KRaft controller port of the local broker',
+    fallback: '9093',
+    parse: port,
+  },
+  postgresHost: { env: 'POSTGRES_HOST', doc: 'Warehouse PostgreSQL host', fallback: '127.0.0.1', parse: text },
+  postgresPort: {
+    env: 'POSTGRES_PORT',
+    doc: 'Warehouse PostgreSQL port (not 5432, so a system cluster is left alone)',
+    fallback: '5433',
+    parse: port,
+  },
+  postgresUser: { env: 'POSTGRES_USER', doc: 'Warehouse admin role', fallback: 'tempolake', parse: text },
+  postgresPassword: {
+    env: 'POSTGRES_PASSWORD',
+    doc: 'Warehouse admin password',
+    fallback: 'tempolake',
+    parse: minLength(1),
+  },
+  postgresDatabase: { env: 'POSTGRES_DB', doc: 'Warehouse database', fallback: 'tempolake', parse: text },
+} satisfies Record<string, Setting<unknown>>;
+
+type Settings = typeof settings;
+export type Config = { readonly [K in keyof Settings]: ReturnType<Settings[K]['parse']> };
+
+/** Reads and validates every setting; throws a ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(settings) as [string, Setting<unknown>][]) {
+    const given = env[s.env];
+    const raw = given !== undefined && given !== '' ? given : typeof s.fallback === 'function' ? s.fallback(env) : s.fallback;
+    out[key] = s.parse(raw, s.env);
+  }
+  return Object.freeze(out) as Config;
+}
+
+/** The variable, current value and meaning of every setting, for `lake config`. */
+export function describeConfig(env: Env = process.env): { env: string; value: string; doc: string }[] {
+  return (Object.values(settings) as Setting<unknown>[]).map((s) => {
+    const given = env[s.env];
+    const value = given ?? (typeof s.fallback === 'function' ? s.fallback(env) : s.fallback);
+    return { env: s.env, value: /SECRET|PASSWORD/.test(s.env) ? '********' : value, doc: s.doc };
+  });
+}
+
+/** Loopback hosts are ours to start and stop; any other host is someone else's server. */
+export function isLocalHost(host: string): boolean {
+  return host === '127.0.0.1' || host === 'localhost' || host === '::1';
+}

@@ -1,0 +1,9 @@
+/** All activities of the platform, built from one set of clients. */
+import { createSmokeActivities } from '../activities/smoke.ts';
+import type { WorkerDeps } from './deps.ts';
+
+export function createActivities(deps: WorkerDeps) {
+  return {
+    ...createSmokeActivities({ s3: deps.s3, bucket: deps.config.s3Bucket, kafka: deps.kafka, pg: deps.pg }),
+  };
+}

@@ -1,0 +1,61 @@
+/** Builds Temporal workers: one per task queue, sharing one connection and one workflow bundle. */
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkflowBundle } from '@temporalio/worker';
+import type { Config } from '../lib/config.ts';
+import { TASK_QUEUES, type QueueRole } from '../lib/temporal/task-queues.ts';
+import { createActivities } from './activities.ts';
+import type { WorkerDeps } from './deps.ts';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** Bundles the workflow code once; workers created from the bundle start in milliseconds. */
+export async function bundleWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+}
+
+let runtimeInstalled = false;
+
+/** Worker logs at WARN by default (state changes at INFO drown the CLI's own output); TEMPOLAKE_LOG_LEVEL overrides. */
+export function installWorkerRuntime(level: LogLevel = (process.env['TEMPOLAKE_LOG_LEVEL'] as LogLevel | undefined) ?? 'WARN'): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger(level) });
+  runtimeInstalled = true;
+}
+
+export interface WorkerOptions {
+  readonly connection: NativeConnection;
+  readonly namespace: string;
+  readonly taskQueue: string;
+  readonly deps: WorkerDeps;
+  readonly workflowBundle: WorkflowBundle;
+}
+
+export async function createWorker(opts: WorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    workflowBundle: opts.workflowBundle,
+    activities: createActivities(opts.deps),
+  });
+}
+
+export async function createWorkers(config: Config, deps: WorkerDeps, roles: readonly QueueRole[]): Promise<{ workers: Worker[]; connection: NativeConnection }> {
+  installWorkerRuntime();
+  const connection = await NativeConnection.connect({ address: `${config.temporalAddress.host}:${config.temporalAddress.port}` });
+  const workflowBundle = await bundleWorkflows();
+  const workers = await Promise.all(
+    roles.map((role) => createWorker({ connection, namespace: config.temporalNamespace, taskQueue: TASK_QUEUES[role], deps, workflowBundle })),
+  );
+  return { workers, connection };
+}
+
+// The bundler logs its webpack output at INFO; keep warnings and errors only.
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string, meta?: Record<string, unknown>) => console.warn(message, meta ?? ''),
+  error: (message: string, meta?: Record<string, unknown>) => console.error(message, meta ?? ''),
+};
