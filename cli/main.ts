@@ -1,5 +1,6 @@
 /** The `lake` command line: one subcommand per capability. */
 import { ConfigError, describeConfig, loadConfig } from '../lib/config.ts';
+import { UsageError } from '../lib/cli/args.ts';
 import { InfraError } from '../lib/infra/process.ts';
 import { infraCommand } from './infra.ts';
 
@@ -7,7 +8,13 @@ const USAGE = `usage: lake <command>
 
   infra up|down|status [server…]   local Temporal, MinIO, Kafka and PostgreSQL
   demo                             start the servers and run the smoke workflow
-  worker                           run the activity/workflow worker until Ctrl-C
+  worker [--queue ingest,process,analysis]
+                                   run the Temporal workers until Ctrl-C
+  ingest <source> --day D          ingest and curate one day of source_a or source_b
+  backfill <source> --from D1 --to D2 [--concurrency N]
+                                   re-ingest a range of days, with a progress bar
+  schedules apply|list|pause|unpause|trigger|backfill|delete
+                                   the Temporal schedules declared in lib/temporal/schedules.ts
   config                           print every setting, its variable and value
 `;
 
@@ -34,12 +41,24 @@ export async function main(argv: string[]): Promise<number> {
         const { workerCommand } = await import('./worker.ts');
         return await workerCommand(config, rest);
       }
+      case 'ingest': {
+        const { ingestCommand } = await import('./ingest.ts');
+        return await ingestCommand(config, rest);
+      }
+      case 'backfill': {
+        const { backfillCommand } = await import('./ingest.ts');
+        return await backfillCommand(config, rest);
+      }
+      case 'schedules': {
+        const { schedulesCommand } = await import('./schedules.ts');
+        return await schedulesCommand(config, rest);
+      }
       default:
         console.error(`lake: unknown command "${command}"\n\n${USAGE}`);
         return 2;
     }
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof InfraError) {
+    if (err instanceof ConfigError || err instanceof InfraError || err instanceof UsageError || err instanceof RangeError) {
       console.error(`lake: ${err.message}`);
       return 1;
     }

@@ -151,6 +151,89 @@ export const settings = {
     parse: minLength(1),
   },
   postgresDatabase: { env: 'POSTGRES_DB', doc: 'Warehouse database', fallback: 'tempolake', parse: text },
+  lakeStorage: {
+    env: 'LAKE_STORAGE',
+    doc: 'Where the lake lives: local (a folder, the embedded default) or s3 (the S3 bucket)',
+    fallback: 'local',
+    parse: (raw, name) => {
+      if (raw !== 'local' && raw !== 's3') throw new ConfigError(`${name} must be local or s3, got "${raw}"`);
+      return raw;
+    },
+  },
+  lakeLocalRoot: {
+    env: 'LAKE_LOCAL_ROOT',
+    doc: 'Folder of the local lake (raw files and the Iceberg warehouse)',
+    fallback: (env) => path.join(env['TEMPOLAKE_DATA_DIR'] || path.join(repoRoot, '.lake'), 'lake'),
+    parse: (raw) => path.resolve(raw),
+  },
+  lakeS3Prefix: {
+    env: 'LAKE_S3_PREFIX',
+    doc: 'Key prefix of the lake inside S3_BUCKET (empty: the bucket root)',
+    fallback: '',
+    parse: (raw) => raw.replace(/^\/+|\/+$/g, ''),
+  },
+  icebergCatalogUrl: {
+    env: 'ICEBERG_CATALOG_URL',
+    doc: 'Iceberg REST catalog endpoint (local server, AWS Glue/S3 Tables, Polaris, Nessie, Lakekeeper)',
+    fallback: 'http://127.0.0.1:8181',
+    parse: httpUrl,
+  },
+  icebergCatalogJdbcUri: {
+    env: 'ICEBERG_CATALOG_JDBC_URI',
+    doc: 'Backing store of the local REST catalog: a SQLite file by default, or jdbc:postgresql://…',
+    fallback: (env) =>
+      `jdbc:sqlite:file:${path.join(env['TEMPOLAKE_DATA_DIR'] || path.join(repoRoot, '.lake'), 'infra', 'iceberg', 'catalog.db')}`,
+    parse: text,
+  },
+  icebergWarehouse: {
+    env: 'ICEBERG_WAREHOUSE',
+    doc: 'Warehouse location of new tables (default: <lake>/warehouse on disk or s3://<bucket>/<prefix>/warehouse)',
+    fallback: '',
+    parse: text,
+  },
+  sourceAUrl: {
+    env: 'SOURCE_A_URL',
+    doc: 'Folder of source A files: ftp://user:pass@host:port/dir/ or http(s)://host/dir/ (default: the local simulator)',
+    fallback: 'ftp://tempolake:tempolake@127.0.0.1:2121/source_a/',
+    parse: text,
+  },
+  sourceAPattern: {
+    env: 'SOURCE_A_PATTERN',
+    doc: 'Source A file name for a day: {date} = YYYY-MM-DD, {yyyymmdd}; * wildcards on FTP',
+    fallback: 'activity_{date}.jsonl',
+    parse: text,
+  },
+  sourceALagDays: {
+    env: 'SOURCE_A_LAG_DAYS',
+    doc: 'Source A delivers with this lag: raw day D lands in curated day D minus this',
+    fallback: '3',
+    parse: (raw, name) => {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a whole number of days, got "${raw}"`);
+      return n;
+    },
+  },
+  sourceBUrl: {
+    env: 'SOURCE_B_URL',
+    doc: 'Folder of source B files (ftp:// or http(s)://; default: the local simulator)',
+    fallback: 'http://127.0.0.1:8700/source_b/',
+    parse: text,
+  },
+  sourceBPattern: { env: 'SOURCE_B_PATTERN', doc: 'Source B file name for a day', fallback: 'customers_{date}.csv', parse: text },
+  sourceBTimestampField: {
+    env: 'SOURCE_B_TIMESTAMP_FIELD',
+    doc: 'Source B column whose date chooses the curated partition when present (else the ingestion day)',
+    fallback: 'updated_at',
+    parse: text,
+  },
+  fileSimFtpPort: { env: 'FILE_SIM_FTP_PORT', doc: 'Port of the local FTP simulator of sources A/B', fallback: '2121', parse: port },
+  fileSimHttpPort: { env: 'FILE_SIM_HTTP_PORT', doc: 'Port of the local HTTP simulator of sources A/B', fallback: '8700', parse: port },
+  duckdbMemoryLimit: {
+    env: 'DUCKDB_MEMORY_LIMIT',
+    doc: 'Memory limit of the in-process DuckDB per activity (it spills to disk above it)',
+    fallback: '2GB',
+    parse: text,
+  },
 } satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof settings;
@@ -165,6 +248,15 @@ export function loadConfig(env: Env = process.env): Config {
     out[key] = s.parse(raw, s.env);
   }
   return Object.freeze(out) as Config;
+}
+
+/** The Iceberg warehouse location the local catalog is configured with. */
+export function warehouseLocation(config: Config): string {
+  if (config.icebergWarehouse) return config.icebergWarehouse;
+  if (config.lakeStorage === 's3') {
+    return `s3://${[config.s3Bucket, config.lakeS3Prefix, 'warehouse'].filter(Boolean).join('/')}`;
+  }
+  return `file://${path.join(config.lakeLocalRoot, 'warehouse')}`;
 }
 
 /** The variable, current value and meaning of every setting, for `lake config`. */

@@ -1,2 +1,5 @@
 /** Every workflow type the workers register; the bundler starts from this file. */
 export * from './smoke.ts';
+export * from './file-ingest.ts';
+export * from './scheduled.ts';
+export * from './backfill.ts';

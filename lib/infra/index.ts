@@ -1,14 +1,14 @@
 /** `lake infra up | down | status`: every local server, in start order. */
 import type { Config } from '../config.ts';
 import type { InfraContext, LocalService, Progress, ServiceStatus } from './service.ts';
+import { icebergService } from './services/iceberg.ts';
 import { kafkaService } from './services/kafka.ts';
 import { minioService } from './services/minio.ts';
 import { postgresService } from './services/postgres.ts';
 import { temporalService } from './services/temporal.ts';
 
-export const services: readonly LocalService[] = [temporalService, minioService, kafkaService, postgresService];
+export const services: readonly LocalService[] = [temporalService, minioService, kafkaService, postgresService, icebergService];
 
-export type ServiceName = 'temporal' | 'minio' | 'kafka' | 'postgres';
 
 function pick(names?: readonly string[]): LocalService[] {
   if (!names || names.length === 0) return [...services];

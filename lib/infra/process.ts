@@ -183,3 +183,16 @@ export async function portOpen(host: string, port: number): Promise<boolean> {
     });
   });
 }
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (for servers started by tests). */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

@@ -36,3 +36,6 @@ function cliType(type: SearchAttributeType): string {
       return 'KeywordList';
   }
 }
+
+/** Set by Temporal on runs started by a schedule: the time the action was due, not when it ran. */
+export const SCHEDULED_START_TIME = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);

@@ -4,7 +4,6 @@
  * download is refused offline), watched so that a server that dies mid-test fails
  * the test at once with a clear error instead of leaving it waiting on retries.
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
@@ -14,6 +13,7 @@ import { loadConfig, type Config } from '../../lib/config.ts';
 import { isAlive } from '../../lib/infra/process.ts';
 import { ensureTemporalCli } from '../../lib/infra/services/temporal.ts';
 import { searchAttributeKeys } from '../../lib/temporal/search-attributes.ts';
+import { TASK_QUEUES } from '../../lib/temporal/task-queues.ts';
 import { createWorkerDeps, type WorkerDeps } from '../../workers/deps.ts';
 import { bundleWorkflows, createWorker, installWorkerRuntime } from '../../workers/worker.ts';
 
@@ -30,7 +30,7 @@ export interface TemporalTestServer {
   readonly pid: number;
   /** Resolves `work`, or rejects with TemporalServerDiedError as soon as the server process is gone. */
   guard<T>(work: Promise<T>): Promise<T>;
-  /** Runs `work` with a worker on a fresh task queue, guarded against the server dying. */
+  /** Runs `work` with a worker on every task queue, guarded against the server dying; `taskQueue` is the ingest queue. */
   withWorker<T>(work: (taskQueue: string) => Promise<T>): Promise<T>;
   teardown(): Promise<void>;
 }
@@ -110,24 +110,24 @@ export async function startTemporalTestServer(config: Config = loadConfig()): Pr
     async withWorker(work) {
       deps ??= createWorkerDeps(config);
       bundle ??= bundleWorkflows();
-      const taskQueue = `test-${randomUUID()}`;
-      const worker: Worker = await createWorker({
-        connection: env.nativeConnection,
-        namespace: env.namespace ?? 'default',
-        taskQueue,
-        deps,
-        workflowBundle: await bundle,
-      });
-      const outcome = work(taskQueue);
+      const workflowBundle = await bundle;
+      const workerDeps = deps;
+      // Each test file has a server of its own, so the real queue names cannot collide.
+      const workers: Worker[] = await Promise.all(
+        Object.values(TASK_QUEUES).map((taskQueue) =>
+          createWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, deps: workerDeps, workflowBundle }),
+        ),
+      );
+      const outcome = work(TASK_QUEUES.ingest);
       // Once the server is gone, `outcome` can only fail later; that must not surface after the test ends.
       outcome.catch(() => undefined);
-      const running = worker.runUntil(outcome);
+      const running = Promise.all(workers.map((w) => w.runUntil(outcome))).then(() => outcome);
       running.catch(() => undefined);
       try {
         return await guard(running);
       } catch (err) {
         if (err instanceof TemporalServerDiedError) {
-          if (worker.getState() === 'RUNNING') worker.shutdown();
+          for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
           await Promise.race([running.catch(() => undefined), sleep(15_000)]);
         }
         throw err;

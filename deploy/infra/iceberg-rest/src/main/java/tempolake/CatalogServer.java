@@ -1,0 +1,144 @@
+package tempolake;
+
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.iceberg.CatalogProperties;
+import org.apache.iceberg.CatalogUtil;
+import org.apache.iceberg.catalog.Catalog;
+import org.apache.iceberg.jdbc.JdbcCatalog;
+import org.apache.iceberg.rest.HTTPRequest;
+import org.apache.iceberg.rest.RESTCatalogAdapter;
+import org.apache.iceberg.rest.RESTCatalogServlet;
+import org.apache.iceberg.rest.RESTResponse;
+import org.apache.iceberg.rest.responses.ErrorResponse;
+import org.apache.iceberg.rest.responses.LoadTableResponse;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.gzip.GzipHandler;
+import org.eclipse.jetty.servlet.ServletContextHandler;
+import org.eclipse.jetty.servlet.ServletHolder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Apache Iceberg's REST catalog server (the body of
+ * org.apache.iceberg.rest.RESTCatalogServer#main from iceberg-open-api 1.10.1 test-fixtures),
+ * except that Jetty binds one host (default 127.0.0.1) instead of every interface.
+ *
+ * <p>Configured by environment exactly like upstream: every variable starting with CATALOG_
+ * becomes a catalog property (prefix stripped, "__" to "-", "_" to ".", lower-cased), e.g.
+ * CATALOG_URI=jdbc:sqlite:file:/x/catalog.db, CATALOG_WAREHOUSE=file:///x/warehouse,
+ * CATALOG_REST_PORT=8181, CATALOG_IO__IMPL=org.apache.iceberg.aws.s3.S3FileIO. The bind host
+ * comes from CATALOG_REST_HOST (property rest.host); -Drest.host / -Drest.port override both.
+ * No authentication: keep it on loopback.
+ */
+public final class CatalogServer {
+  private static final Logger LOG = LoggerFactory.getLogger(CatalogServer.class);
+  private static final String ENV_PREFIX = "CATALOG_";
+
+  private CatalogServer() {}
+
+  /** Same translation as upstream RCKUtils.environmentCatalogConfig(). */
+  static Map<String, String> environmentCatalogConfig(Map<String, String> env) {
+    Map<String, String> props = new HashMap<>();
+    for (Map.Entry<String, String> e : env.entrySet()) {
+      if (!e.getKey().startsWith(ENV_PREFIX)) {
+        continue;
+      }
+      String key =
+          e.getKey()
+              .replaceFirst(ENV_PREFIX, "")
+              .replaceAll("__", "-")
+              .replaceAll("_", ".")
+              .toLowerCase(Locale.ROOT);
+      if (props.put(key, e.getValue()) != null) {
+        throw new IllegalArgumentException("Duplicate key: " + key);
+      }
+    }
+    return props;
+  }
+
+  public static void main(String[] args) throws Exception {
+    Map<String, String> props = environmentCatalogConfig(System.getenv());
+    if (System.getProperty("rest.host") != null) {
+      props.put("rest.host", System.getProperty("rest.host"));
+    }
+    if (System.getProperty("rest.port") != null) {
+      props.put("rest.port", System.getProperty("rest.port"));
+    }
+
+    // Upstream defaults: a JDBC catalog (in-memory SQLite unless CATALOG_URI is set).
+    props.putIfAbsent(CatalogProperties.CATALOG_IMPL, JdbcCatalog.class.getName());
+    props.putIfAbsent(CatalogProperties.URI, "jdbc:sqlite::memory:");
+    props.putIfAbsent("jdbc.schema-version", "V1");
+    if (props.get(CatalogProperties.WAREHOUSE_LOCATION) == null) {
+      Path tmp = Files.createTempDirectory("iceberg_warehouse");
+      tmp.toFile().deleteOnExit();
+      String wh = tmp.resolve("iceberg_data").toAbsolutePath().toString();
+      props.put(CatalogProperties.WAREHOUSE_LOCATION, wh);
+      LOG.info("No warehouse location set. Defaulting to temp location: {}", wh);
+    }
+
+    String host = props.getOrDefault("rest.host", "127.0.0.1");
+    int port = Integer.parseInt(props.getOrDefault("rest.port", "8181"));
+    String name = props.getOrDefault("catalog.name", "rest_backend");
+    boolean includeCredentials =
+        Boolean.parseBoolean(props.getOrDefault("include-credentials", "false"));
+
+    LOG.info("Creating {} catalog, impl {}, uri {}, warehouse {}", name,
+        props.get(CatalogProperties.CATALOG_IMPL), redact(props.get(CatalogProperties.URI)),
+        props.get(CatalogProperties.WAREHOUSE_LOCATION));
+    Catalog catalog = CatalogUtil.buildIcebergCatalog(name, props, new Configuration());
+
+    RESTCatalogAdapter adapter =
+        new RESTCatalogAdapter(catalog) {
+          // The servlet calls this execute(); Route is package-private, so we wrap here
+          // rather than override handleRequest as upstream's RESTServerCatalogAdapter does.
+          @Override
+          protected <T extends RESTResponse> T execute(
+              HTTPRequest request,
+              Class<T> responseType,
+              Consumer<ErrorResponse> errorHandler,
+              Consumer<Map<String, String>> responseHeaders) {
+            T response = super.execute(request, responseType, errorHandler, responseHeaders);
+            // Upstream RESTServerCatalogAdapter: hand S3 keys to clients when asked to.
+            if (includeCredentials && response instanceof LoadTableResponse) {
+              Map<String, String> tableConfig = ((LoadTableResponse) response).config();
+              for (String k :
+                  new String[] {"s3.access-key-id", "s3.secret-access-key", "s3.session-token"}) {
+                if (props.containsKey(k)) {
+                  tableConfig.put(k, props.get(k));
+                }
+              }
+            }
+            return response;
+          }
+        };
+
+    ServletContextHandler context = new ServletContextHandler(ServletContextHandler.NO_SESSIONS);
+    context.addServlet(new ServletHolder(new RESTCatalogServlet(adapter)), "/*");
+    context.insertHandler(new GzipHandler());
+
+    Server server = new Server();
+    ServerConnector connector = new ServerConnector(server);
+    connector.setHost(InetAddress.getByName(host).getHostAddress());
+    connector.setPort(port);
+    server.addConnector(connector);
+    server.setHandler(context);
+    server.setStopAtShutdown(true);
+    server.start();
+    LOG.info("Iceberg REST catalog listening on http://{}:{}/", connector.getHost(),
+        connector.getLocalPort());
+    server.join();
+  }
+
+  private static String redact(String uri) {
+    return uri == null ? null : uri.replaceAll("(?i)(password=)[^&;]*", "$1***");
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Publishing to the lake: one Iceberg commit that replaces a scope of a table
+ * (its rows for a day), replaces the matching rejected records and appends a
+ * lineage row. Readers see the old rows or the new, never a mix; a re-run
+ * replaces instead of doubling. A commit that loses a race (409 from the
+ * catalog) is retried here: DuckDB does not retry it.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LakeSession } from './session.ts';
+import { LINEAGE_COMMITS, qualified, REJECTED_RECORDS, type TableDef } from './tables.ts';
+
+export interface RawInput {
+  readonly key: string;
+  readonly sha256: string;
+}
+
+export interface Lineage {
+  readonly workflowId: string;
+  readonly runId: string;
+  readonly inputs: readonly RawInput[];
+}
+
+export interface PublishSpec {
+  readonly table: TableDef;
+  readonly source: string;
+  readonly ingestDay: string;
+  /** SQL predicate choosing the rows this publish replaces, e.g. `"day" = DATE '2021-10-01'`. */
+  readonly replaceWhere: string;
+  /** Human-readable form of replaceWhere, recorded in lineage. */
+  readonly scope: string;
+  /** A query yielding the new rows, in the table's column order. */
+  readonly rowsSql: string;
+  /** A query yielding (line, reason, record) of the rejected records. */
+  readonly rejectedSql?: string;
+  readonly lineage: Lineage;
+}
+
+export interface PublishResult {
+  readonly rows: number;
+  readonly rejected: number;
+  /** Commits that lost a race and were redone. */
+  readonly retries: number;
+}
+
+export class CommitConflictError extends Error {
+  override name = 'CommitConflictError';
+}
+
+const isConflict = (err: unknown): boolean => /Conflict_409|CommitFailedException|409/.test(String((err as Error)?.message));
+
+const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
+
+export interface PublishOptions {
+  readonly maxAttempts?: number;
+  /** Runs just before COMMIT on each attempt (tests use it to lose a race on purpose). */
+  readonly beforeCommit?: (attempt: number) => Promise<void>;
+}
+
+export async function publishPartition(session: LakeSession, spec: PublishSpec, opts: PublishOptions = {}): Promise<PublishResult> {
+  const maxAttempts = opts.maxAttempts ?? 8;
+  const rawKey = spec.lineage.inputs.map((i) => i.key).join(',');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await session.run('BEGIN');
+      await session.run(`DELETE FROM ${qualified(spec.table)} WHERE ${spec.replaceWhere}`);
+      const [inserted] = await session.rows<{ Count: string }>(`INSERT INTO ${qualified(spec.table)} ${spec.rowsSql}`);
+      await session.run(`DELETE FROM ${qualified(REJECTED_RECORDS)} WHERE source = ? AND ingest_day = CAST(? AS DATE)`, [spec.source, spec.ingestDay]);
+      let rejected = 0;
+      if (spec.rejectedSql) {
+        const [r] = await session.rows<{ Count: string }>(
+          `INSERT INTO ${qualified(REJECTED_RECORDS)} SELECT ${sqlString(spec.source)}, DATE ${sqlString(spec.ingestDay)}, ${sqlString(rawKey)}, line, reason, record FROM (${spec.rejectedSql})`,
+        );
+        rejected = Number(r?.Count ?? 0);
+      }
+      const rows = Number(inserted?.Count ?? 0);
+      await session.run(`INSERT INTO ${qualified(LINEAGE_COMMITS)} VALUES (?, ?, CAST(? AS DATE), ?, ?, ?, ?, ?, now())`, [
+        `${spec.table.namespace}.${spec.table.name}`,
+        spec.scope,
+        spec.ingestDay,
+        spec.lineage.workflowId,
+        spec.lineage.runId,
+        JSON.stringify(spec.lineage.inputs),
+        rows,
+        rejected,
+      ]);
+      await opts.beforeCommit?.(attempt);
+      await session.run('COMMIT');
+      return { rows, rejected, retries: attempt - 1 };
+    } catch (err) {
+      await session.run('ROLLBACK').catch(() => undefined);
+      if (!isConflict(err)) throw err;
+      if (attempt >= maxAttempts) throw new CommitConflictError(`commit to ${qualified(spec.table)} lost ${attempt} races: ${(err as Error).message.split('\n')[0]}`);
+      // Jittered backoff so racing writers do not collide again in lockstep.
+      await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random()));
+    }
+  }
+}

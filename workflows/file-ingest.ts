@@ -1,0 +1,73 @@
+/**
+ * Sources A and B: `ingest:<source>:<day>` fetches the day's files into the raw zone,
+ * then `curate:<source>:<day>` (a child on the process queue) publishes them to the
+ * source's curated Iceberg table. Both IDs make re-runs idempotent and runs findable.
+ */
+import { executeChild, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { CurateActivities, CurateResult } from '../activities/curate.ts';
+import type { FileIngestActivities, RawFileRef } from '../activities/file-ingest.ts';
+import { PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
+import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
+
+const ingest = proxyActivities<FileIngestActivities>({
+  taskQueue: TASK_QUEUES.ingest,
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '1 minute',
+  // A file that is not there yet is retried for a day, backing off to hourly polls.
+  scheduleToCloseTimeout: '26 hours',
+  retry: {
+    initialInterval: '10 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 hour',
+    // Wrong credentials or a bad URL will not heal by waiting (lib/sources/file-source.ts).
+    nonRetryableErrorTypes: ['SourceAuthError', 'SourceProtocolError', 'SourceSpecError'],
+  },
+});
+
+const curate = proxyActivities<CurateActivities>({
+  taskQueue: TASK_QUEUES.process,
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['MalformedFile', 'RawPartitionEmpty'] },
+});
+
+export interface FileDayInput {
+  readonly source: string;
+  /** Ingestion day: the raw partition. */
+  readonly day: string;
+}
+
+export interface IngestFileSourceResult {
+  readonly source: string;
+  readonly day: string;
+  readonly raw: RawFileRef[];
+  readonly curated: CurateResult;
+}
+
+export const ingestWorkflowId = (source: string, day: string): string => `ingest:${source}:${day}`;
+export const curateWorkflowId = (source: string, day: string): string => `curate:${source}:${day}`;
+
+export async function ingestFileSource(input: FileDayInput): Promise<IngestFileSourceResult> {
+  upsertSearchAttributes([
+    { key: SOURCE, value: input.source },
+    { key: PARTITION_DAY, value: input.day },
+    { key: ZONE, value: 'raw' },
+  ]);
+  const raw = await ingest.fetchSourceFilesToRaw({ source: input.source, day: input.day });
+  const curated = await executeChild(processToCurated, {
+    workflowId: curateWorkflowId(input.source, input.day),
+    taskQueue: TASK_QUEUES.process,
+    args: [input],
+  });
+  return { source: input.source, day: input.day, raw, curated };
+}
+
+export async function processToCurated(input: FileDayInput): Promise<CurateResult> {
+  upsertSearchAttributes([
+    { key: SOURCE, value: input.source },
+    { key: PARTITION_DAY, value: input.day },
+    { key: ZONE, value: 'curated' },
+  ]);
+  const { workflowId, runId } = workflowInfo();
+  return curate.curateRawDay({ source: input.source, ingestDay: input.day, run: { workflowId, runId } });
+}

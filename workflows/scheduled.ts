@@ -1,0 +1,22 @@
+/**
+ * What schedules start. The partition comes from the schedule's due time
+ * (TemporalScheduledStartTime), never from "now", so catch-up and backfilled
+ * actions land in the day they stand for.
+ */
+import { executeChild, workflowInfo } from '@temporalio/workflow';
+import { SCHEDULED_START_TIME } from '../lib/temporal/search-attributes.ts';
+import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
+import { dayOf } from '../lib/time/days.ts';
+import { ingestFileSource, ingestWorkflowId, type IngestFileSourceResult } from './file-ingest.ts';
+
+export async function scheduledFileIngest(input: { source: string }): Promise<IngestFileSourceResult> {
+  const info = workflowInfo();
+  // A manual start has no scheduled time: it stands for the day it was started.
+  const due = info.typedSearchAttributes.get(SCHEDULED_START_TIME) ?? info.startTime;
+  const day = dayOf(due);
+  return executeChild(ingestFileSource, {
+    workflowId: ingestWorkflowId(input.source, day),
+    taskQueue: TASK_QUEUES.ingest,
+    args: [{ source: input.source, day }],
+  });
+}
