@@ -7,7 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../lib/config.ts';
 import { MalformedFileError, SOURCE_B_REJECTED_SQL, sourceBRowsSql, stageSourceB } from '../lib/curate/source-b.ts';
 import { SOURCE_A_REJECTED_SQL, sourceARowsSql, stageSourceA } from '../lib/curate/source-a.ts';
-import { listRawFiles } from '../lib/lake/raw.ts';
+import { latestDeliveries, listRawFiles } from '../lib/lake/raw.ts';
 import { publishPartition, type PublishResult } from '../lib/lake/publish.ts';
 import { openLakeSession, sqlString } from '../lib/lake/session.ts';
 import { ALL_TABLES, CURATED_SOURCE_A, CURATED_SOURCE_B, ensureTables } from '../lib/lake/tables.ts';
@@ -91,19 +91,6 @@ export function createCurateActivities(deps: CurateDeps) {
       }
     },
   };
-}
-
-/**
- * A source that re-delivers a changed file gets a second raw object (raw is never
- * rewritten); curated is built from the newest delivery of each file name.
- */
-export function latestDeliveries<T extends { fileName: string; fetchedAt: string }>(files: readonly T[]): T[] {
-  const newest = new Map<string, T>();
-  for (const f of files) {
-    const seen = newest.get(f.fileName);
-    if (!seen || f.fetchedAt > seen.fetchedAt) newest.set(f.fileName, f);
-  }
-  return [...newest.values()];
 }
 
 /** A file DuckDB cannot read as its format is bad input: retrying will not help, and nothing is committed. */

@@ -1,41 +1,88 @@
 /**
- * `lake demo`: the README's first command. Starts the local servers, runs the
- * main job on the embedded default with an in-process worker, prints where to look.
+ * `lake demo`: the README's first command. Starts the local servers, checks each with
+ * the smoke workflow, then runs the main job on the embedded default: sources A (FTP)
+ * and B (HTTP) from the simulators into the local lake's raw zone and curated Iceberg
+ * tables, through the same workflows the schedules run.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { WorkflowIdReusePolicy } from '@temporalio/client';
 import type { Config } from '../lib/config.ts';
 import { infraUp } from '../lib/infra/index.ts';
 import { temporalUiUrl } from '../lib/infra/services/temporal.ts';
+import { openLakeSession } from '../lib/lake/session.ts';
+import { connectClient } from '../lib/temporal/client.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
+import { addDays, daysBetween } from '../lib/time/days.ts';
+import { backfillFileSource, backfillWorkflowId } from '../workflows/backfill.ts';
+import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts';
 import { smokeWorkflow } from '../workflows/smoke.ts';
 import { createWorkerDeps } from '../workers/deps.ts';
-import { createWorkers } from '../workers/worker.ts';
+import { createWorkers, runWorkersUntil } from '../workers/worker.ts';
+import { simulateFiles } from './simulate.ts';
+
+const FROM = '2021-10-04';
+const TO = '2021-10-06';
 
 export async function demoCommand(config: Config): Promise<number> {
-  console.log('Starting local servers (first run builds them into the cache folder)…');
+  console.log('Starting local servers (the first run builds them into the cache folder)…');
   await infraUp(config, (line) => console.log(line));
 
+  console.log(`\nGenerating simulator files: source A ${FROM}..${TO} (JSON lines), source B ${TO} (CSV)…`);
+  await simulateFiles(config, { source: 'a', days: daysBetween(FROM, TO), records: 20_000, malformedRate: 0.002 });
+  await simulateFiles(config, { source: 'b', days: [TO], records: 5_000, malformedRate: 0.002 });
+
   const deps = createWorkerDeps(config);
-  const { workers, connection: workerConnection } = await createWorkers(config, deps, ['ingest']);
-  const connection = await Connection.connect({ address: `${config.temporalAddress.host}:${config.temporalAddress.port}` });
-  const client = new Client({ connection, namespace: config.temporalNamespace });
-  const checkId = `${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}-${randomUUID().slice(0, 8)}`;
-  const workflowId = `smoke:${checkId}`;
+  const { workers, connection: workerConnection } = await createWorkers(config, deps, ['ingest', 'process', 'analysis']);
+  const { client, close } = await connectClient(config);
+  const ui = (id: string): string => `${temporalUiUrl(config)}/${encodeURIComponent(id)}`;
   try {
-    console.log(`\nRunning workflow ${workflowId}…`);
-    const result = await workers[0]!.runUntil(
-      client.workflow.execute(smokeWorkflow, { taskQueue: TASK_QUEUES.ingest, workflowId, args: [{ checkId }] }),
-    );
-    console.log(`✓ S3        wrote s3://${result.object.bucket}/${result.object.key} (${result.object.bytes} bytes) and read it back`);
-    console.log(`✓ Kafka     produced and consumed ${result.message.topic}[${result.message.partition}]@${result.message.offset}`);
-    console.log(`✓ Postgres  wrote and read row ${result.row.id} at ${result.row.writtenAt}`);
-    console.log(`\nTemporal UI: ${temporalUiUrl(config)}/${encodeURIComponent(workflowId)}`);
-    console.log('Servers keep running for the UI; stop them with: npx lake infra down');
-    return 0;
+    const job = async (): Promise<void> => {
+      const checkId = `${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}-${randomUUID().slice(0, 8)}`;
+      const smoke = await client.workflow.execute(smokeWorkflow, { taskQueue: TASK_QUEUES.ingest, workflowId: `smoke:${checkId}`, args: [{ checkId }] });
+      console.log(`\n✓ servers checked by ${smoke.workflowId}: S3 object, Kafka message, PostgreSQL row round-tripped`);
+
+      const backfillId = backfillWorkflowId('source_a', FROM, TO);
+      console.log(`\nSource A over FTP, ${FROM}..${TO}: ${backfillId}`);
+      const state = await client.workflow.execute(backfillFileSource, {
+        taskQueue: TASK_QUEUES.ingest,
+        workflowId: backfillId,
+        args: [{ source: 'source_a', from: FROM, to: TO, concurrency: 2 }],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      });
+      console.log(`✓ ${state.succeeded} days ingested and curated${state.failed.length ? `, ${state.failed.length} failed` : ''}`);
+
+      console.log(`\nSource B over HTTP, ${TO}: ${ingestWorkflowId('source_b', TO)}`);
+      const b = await client.workflow.execute(ingestFileSource, {
+        taskQueue: TASK_QUEUES.ingest,
+        workflowId: ingestWorkflowId('source_b', TO),
+        args: [{ source: 'source_b', day: TO }],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      });
+      console.log(`✓ ${b.curated.rows} rows into curated.source_b, ${b.curated.rejected} rejected`);
+    };
+    await runWorkersUntil(workers, job());
   } finally {
-    await connection.close();
+    await close();
     await workerConnection.close();
     await deps.close();
   }
+
+  const session = await openLakeSession(config);
+  try {
+    console.log('\nCurated tables (Iceberg, read back with DuckDB):');
+    for (const r of await session.rows<{ day: string; n: string; rejected: string }>(`
+      SELECT "day", count(*) AS n FROM lake.curated.source_a WHERE "day" BETWEEN DATE '${addDays(FROM, -3)}' AND DATE '${addDays(TO, -3)}' GROUP BY 1 ORDER BY 1`)) {
+      console.log(`  curated.source_a  day=${r.day}  ${r.n} rows`);
+    }
+    const [bRows] = await session.rows<{ n: string; days: string }>(`SELECT count(*) AS n, count(DISTINCT "day") AS days FROM lake.curated.source_b WHERE _ingest_day = DATE '${TO}'`);
+    console.log(`  curated.source_b  ${bRows?.n} rows over ${bRows?.days} days (partitioned by updated_at)`);
+    const [rej] = await session.rows<{ n: string }>('SELECT count(*) AS n FROM lake.rejected.records');
+    console.log(`  rejected.records  ${rej?.n} malformed records with their reasons`);
+  } finally {
+    session.close();
+  }
+  console.log(`\nLake: ${config.lakeLocalRoot}   Temporal UI: ${temporalUiUrl(config)}`);
+  console.log(`Backfill run: ${ui(backfillWorkflowId('source_a', FROM, TO))}`);
+  console.log('Servers keep running for the UI; stop them with: npx lake infra down');
+  return 0;
 }

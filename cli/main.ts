@@ -7,12 +7,14 @@ import { infraCommand } from './infra.ts';
 const USAGE = `usage: lake <command>
 
   infra up|down|status [server…]   local Temporal, MinIO, Kafka and PostgreSQL
-  demo                             start the servers and run the smoke workflow
+  demo                             start the servers and run the main job on the local lake
   worker [--queue ingest,process,analysis]
                                    run the Temporal workers until Ctrl-C
   ingest <source> --day D          ingest and curate one day of source_a or source_b
   backfill <source> --from D1 --to D2 [--concurrency N]
                                    re-ingest a range of days, with a progress bar
+  simulate files --source a|b --from D1 [--to D2] [--records N]
+                                   write simulator files for sources A/B (served over FTP/HTTP)
   schedules apply|list|pause|unpause|trigger|backfill|delete
                                    the Temporal schedules declared in lib/temporal/schedules.ts
   config                           print every setting, its variable and value
@@ -48,6 +50,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'backfill': {
         const { backfillCommand } = await import('./ingest.ts');
         return await backfillCommand(config, rest);
+      }
+      case 'simulate': {
+        const { simulateCommand } = await import('./simulate.ts');
+        return await simulateCommand(config, rest);
       }
       case 'schedules': {
         const { schedulesCommand } = await import('./schedules.ts');

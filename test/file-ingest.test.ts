@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
-import { loadConfig, type Config } from '../lib/config.ts';
+import type { Config } from '../lib/config.ts';
 import { publishPartition } from '../lib/lake/publish.ts';
 import { listRawFiles } from '../lib/lake/raw.ts';
 import { openLakeSession, type LakeSession } from '../lib/lake/session.ts';
@@ -16,61 +16,9 @@ import { createLakeStore } from '../lib/lake/store.ts';
 import { ALL_TABLES, CURATED_SOURCE_A, ensureTables } from '../lib/lake/tables.ts';
 import { createS3Client } from '../lib/clients/s3.ts';
 import { generateSourceFile, sourceFileName } from '../simulators/files/generate.ts';
-import { startFileSourceServers, type FileSourceServers } from '../simulators/files/servers.ts';
-import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts';
-import { startTestLake, type TestLake } from './helpers/lake.ts';
-import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
+import { ingest, startFileEnv as startEnv, stopFileEnv as stopEnv, withSession, type FileEnv as Env } from './helpers/file-env.ts';
 
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
-
-interface Env {
-  lake: TestLake;
-  servers: FileSourceServers;
-  temporal: TemporalTestServer;
-  config: Config;
-  filesDir: string;
-}
-
-async function startEnv(opts: { storage?: 'local' | 's3'; dropAfterBytes?: number } = {}): Promise<Env> {
-  const lake = await startTestLake({ storage: opts.storage ?? 'local' });
-  const filesDir = path.join(lake.dir, 'source-files');
-  mkdirSync(path.join(filesDir, 'source_a'), { recursive: true });
-  mkdirSync(path.join(filesDir, 'source_b'), { recursive: true });
-  const servers = await startFileSourceServers({ rootDir: filesDir, ...(opts.dropAfterBytes ? { faults: { dropAfterBytes: opts.dropAfterBytes } } : {}) });
-  const config = loadConfig({
-    ...process.env,
-    TEMPOLAKE_DATA_DIR: lake.dir,
-    LAKE_STORAGE: lake.config.lakeStorage,
-    LAKE_LOCAL_ROOT: lake.config.lakeLocalRoot,
-    LAKE_S3_PREFIX: lake.config.lakeS3Prefix,
-    ICEBERG_CATALOG_URL: lake.config.icebergCatalogUrl.toString(),
-    SOURCE_A_URL: `${servers.ftpUrl}source_a/`,
-    SOURCE_B_URL: `${servers.httpUrl}source_b/`,
-  });
-  const temporal = await startTemporalTestServer(config);
-  return { lake, servers, temporal, config, filesDir };
-}
-
-async function stopEnv(env: Env | undefined): Promise<void> {
-  await env?.temporal.teardown();
-  await env?.servers.close();
-  await env?.lake.stop();
-}
-
-function ingest(env: Env, source: string, day: string) {
-  return env.temporal.withWorker((taskQueue) =>
-    env.temporal.client.workflow.execute(ingestFileSource, { taskQueue, workflowId: `${ingestWorkflowId(source, day)}:${Math.random()}`, args: [{ source, day }] }),
-  );
-}
-
-async function withSession<T>(config: Config, fn: (s: LakeSession) => Promise<T>): Promise<T> {
-  const s = await openLakeSession(config);
-  try {
-    return await fn(s);
-  } finally {
-    s.close();
-  }
-}
 
 /** Row count and an order-independent checksum of every column of a query's rows. */
 async function fingerprint(s: LakeSession, from: string, where: string): Promise<{ n: string; h: string }> {

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -402,6 +403,55 @@ describe('source A and B files: generators, FTP and HTTP servers, fetch client',
       }
     });
 
+    it('stalled servers hit the connect and idle timeouts; an abort signal cancels a download', async () => {
+      // A TCP server that reads and says nothing: an FTP banner or HTTP answer that never comes.
+      const accepted = new Set<Socket>();
+      const silent = createServer((socket) => {
+        accepted.add(socket);
+        socket.on('error', () => undefined).resume();
+      });
+      // An HTTP server that sends headers and a first chunk, then stalls.
+      const stalling = createHttpServer((_req, res) => {
+        res.writeHead(200, { 'content-length': '1000000' });
+        res.write('x'.repeat(1000));
+      });
+      const listen = async (server: Server | HttpServer): Promise<number> => {
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        return (server.address() as AddressInfo).port;
+      };
+      const silentPort = await listen(silent);
+      const stallingPort = await listen(stalling);
+      try {
+        const quick = { connectTimeoutMs: 300, idleTimeoutMs: 300 };
+        for (const url of [`ftp://u:${FTP_PASSWORD}@127.0.0.1:${silentPort}/`, `http://127.0.0.1:${silentPort}/`]) {
+          const started = Date.now();
+          const err = await rejection(findSourceFiles({ url, pattern: 'f_{date}', ...quick }, DAY));
+          assert.ok(err instanceof SourceConnectionError, `${err.name}: ${err.message}`);
+          assert.match(err.message, /timed out|no response/);
+          assert.ok(Date.now() - started < 3_000);
+          assert.ok(!err.message.includes(FTP_PASSWORD));
+        }
+        const file: RemoteFile = { name: 'big.bin', url: 'x' };
+        const local = path.join(work, 'stalled', file.name);
+        const idle = await rejection(downloadSourceFile({ url: `http://127.0.0.1:${stallingPort}/`, pattern: 'x', ...quick }, file, local));
+        assert.ok(idle instanceof SourceConnectionError, `${idle.name}: ${idle.message}`);
+        assert.match(idle.message, /no data for 0.3 s/);
+
+        const controller = new AbortController();
+        const reason = new Error('activity cancelled');
+        setTimeout(() => controller.abort(reason), 100);
+        const cancelled = await rejection(
+          downloadSourceFile({ url: `http://127.0.0.1:${stallingPort}/`, pattern: 'x' }, file, local, undefined, { signal: controller.signal }),
+        );
+        assert.equal(cancelled, reason, 'rejects with the abort reason itself');
+        assert.deepEqual(await readdir(path.dirname(local)), [], 'no file or temp file left');
+      } finally {
+        stalling.closeAllConnections();
+        for (const socket of accepted) socket.destroy();
+        await Promise.all([new Promise((r) => silent.close(r)), new Promise((r) => stalling.close(r))]);
+      }
+    });
+
     it('http: conditional download answers notModified for an unchanged ETag or date', async () => {
       const s = spec(`${servers.httpUrl}source_b/`, 'customers_{date}.csv');
       const [file] = await findSourceFiles(s, DAY);
@@ -415,7 +465,7 @@ describe('source A and B files: generators, FTP and HTTP servers, fetch client',
       assert.equal(stale.bytes, file.size);
     });
 
-    it('a 200 MB file downloads over FTP and HTTP with bounded memory and throttled progress', async () => {
+    it('a 200 MB file downloads over FTP and HTTP with bounded memory and throttled progress', async (t) => {
       const bigDay = '2021-10-10';
       const big = await generate(path.join(root, 'source_a'), { source: 'a', day: bigDay, records: 800_000, seed: 'big' });
       const size = (await stat(big)).size;
@@ -440,6 +490,7 @@ describe('source A and B files: generators, FTP and HTTP servers, fetch client',
           clearInterval(sampler);
         }
         const growthMb = (peak - baseline) / 2 ** 20;
+        t.diagnostic(`${base.split(":")[0]}: ${(size / 1e6).toFixed(0)} MB, RSS growth ${growthMb.toFixed(1)} MB, ${progressAt.length} progress calls`);
         assert.ok(growthMb < 64, `RSS grew ${growthMb.toFixed(1)} MB over ${base.slice(0, 4)}`);
         for (let i = 1; i < progressAt.length; i++) {
           assert.ok((progressAt[i] as number) - (progressAt[i - 1] as number) >= 900, 'progress at most about every second');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../lib/config.ts';
-import { infraStatus, infraUp } from '../lib/infra/index.ts';
+import { infraStatus, infraUp, services } from '../lib/infra/index.ts';
 import { InfraError, requireTool, startDaemon, waitUntilReady } from '../lib/infra/process.ts';
 
 describe('infra', () => {
@@ -15,7 +15,7 @@ describe('infra', () => {
     const statuses = await infraStatus(config);
     assert.deepEqual(
       statuses.map((s) => [s.name, s.running]),
-      [['temporal', true], ['minio', true], ['kafka', true], ['postgres', true]],
+      [['temporal', true], ['minio', true], ['kafka', true], ['postgres', true], ['iceberg', true], ['sources', true]],
     );
     assert.ok(statuses.find((s) => s.name === 'temporal')?.notes.some((n) => n.includes(`:${config.temporalUiPort}/`)));
   });
@@ -25,7 +25,7 @@ describe('infra', () => {
     const lines: string[] = [];
     const started = await infraUp(config, (l) => lines.push(l));
     assert.deepEqual(started, []);
-    assert.equal(lines.filter((l) => l.includes('already running')).length, 4, lines.join('\n'));
+    assert.equal(lines.filter((l) => l.includes('already running')).length, services.length, lines.join('\n'));
     const after = await infraStatus(config);
     assert.deepEqual(after.map((s) => s.pid), before.map((s) => s.pid));
   });

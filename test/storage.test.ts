@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -417,20 +416,33 @@ function registerSuites(): void {
   }
 
   describe('local store on disk', () => {
+    let dir: string;
+    before(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'tempolake-store-'));
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
     it('keeps in-flight writes out of sight and leaves no temp files behind', async () => {
-      const dir = await mkdtemp(path.join(tmpdir(), 'tempolake-store-'));
-      try {
-        const store = createObjectStore({ kind: 'local', root: dir });
-        await store.put('a/b.txt', 'x');
-        await store.putIfAbsent('a/b.txt', 'y');
-        await assert.rejects(store.put('a/c.txt', failingStream(1024)), /source broke/);
-        assert.deepEqual(await listAll(store, ''), [{ key: 'a/b.txt', size: 1 }]);
-        assert.ok(existsSync(path.join(dir, '.tmp')));
-        assert.deepEqual(await readdir(path.join(dir, '.tmp')), []);
-        assert.equal(store.rootUri, `file://${dir}`);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
+      const store = createObjectStore({ kind: 'local', root: path.join(dir, 'temp-files') });
+      await store.put('a/b.txt', 'x');
+      await store.putIfAbsent('a/b.txt', 'y');
+      await assert.rejects(store.put('a/c.txt', failingStream(1024)), /source broke/);
+      assert.deepEqual(await listAll(store, ''), [{ key: 'a/b.txt', size: 1 }]);
+      assert.deepEqual(await readdir(path.join(dir, 'temp-files', '.tmp')), []);
+      assert.equal(store.rootUri, `file://${dir}/temp-files`);
+    });
+
+    it('names the key when disk cannot hold a name as both an object and a folder', async () => {
+      const store = createObjectStore({ kind: 'local', root: path.join(dir, 'conflicts') });
+      await store.put('a/b', 'x');
+      for (const key of ['a', 'a/b/c']) {
+        const named = (e: unknown): boolean => e instanceof InvalidKeyError && e.message.includes(`"${key}"`);
+        await assert.rejects(store.put(key, 'y'), named, `put ${key}`);
+        await assert.rejects(store.putIfAbsent(key, 'y'), named, `putIfAbsent ${key}`);
       }
+      assert.deepEqual(await listAll(store, ''), [{ key: 'a/b', size: 1 }]);
     });
   });
 }

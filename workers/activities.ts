@@ -1,6 +1,7 @@
 /** All activities of the platform, built from one set of clients. */
 import { createCurateActivities } from '../activities/curate.ts';
 import { createFileIngestActivities } from '../activities/file-ingest.ts';
+import { createMaintenanceActivities } from '../activities/maintenance.ts';
 import { createSmokeActivities } from '../activities/smoke.ts';
 import type { WorkerDeps } from './deps.ts';
 
@@ -9,5 +10,6 @@ export function createActivities(deps: WorkerDeps) {
     ...createSmokeActivities({ s3: deps.s3, bucket: deps.config.s3Bucket, kafka: deps.kafka, pg: deps.pg }),
     ...createFileIngestActivities({ config: deps.config, store: deps.store }),
     ...createCurateActivities({ config: deps.config, store: deps.store }),
+    ...createMaintenanceActivities({ config: deps.config }),
   };
 }

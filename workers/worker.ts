@@ -59,3 +59,9 @@ const quietBundlerLogger = {
   warn: (message: string, meta?: Record<string, unknown>) => console.warn(message, meta ?? ''),
   error: (message: string, meta?: Record<string, unknown>) => console.error(message, meta ?? ''),
 };
+
+/** Runs every worker until `work` settles, then shuts them down; resolves to `work`'s value. */
+export async function runWorkersUntil<T>(workers: readonly Worker[], work: Promise<T>): Promise<T> {
+  await Promise.all(workers.map((w) => w.runUntil(work)));
+  return work;
+}

@@ -14,6 +14,8 @@ export interface BackfillInput {
   readonly from: string;
   readonly to: string;
   readonly concurrency?: number;
+  /** Children started per run before continuing as new (each child adds ~10 history events). */
+  readonly childrenPerRun?: number;
   /** Carried across continue-as-new. */
   readonly state?: BackfillState;
 }
@@ -33,7 +35,6 @@ export interface BackfillProgress {
 
 export const backfillProgressQuery = defineQuery<BackfillProgress>('backfillProgress');
 
-/** Children started per run before continuing as new (each child adds ~10 history events). */
 const CHILDREN_PER_RUN = 400;
 
 export const backfillWorkflowId = (source: string, from: string, to: string): string => `backfill:${source}:${from}:${to}`;
@@ -52,7 +53,7 @@ export async function backfillFileSource(input: BackfillInput): Promise<Backfill
     const child = executeChild(ingestFileSource, {
       workflowId: ingestWorkflowId(input.source, day),
       taskQueue: TASK_QUEUES.ingest,
-      args: [{ source: input.source, day }],
+      args: [{ source: input.source, day, missingFile: 'fail' }],
     }).then(
       () => {
         succeeded++;
@@ -65,7 +66,7 @@ export async function backfillFileSource(input: BackfillInput): Promise<Backfill
   };
 
   for (;;) {
-    const mustRoll = next - startedHere >= CHILDREN_PER_RUN || workflowInfo().continueAsNewSuggested;
+    const mustRoll = next - startedHere >= (input.childrenPerRun ?? CHILDREN_PER_RUN) || workflowInfo().continueAsNewSuggested;
     while (!mustRoll && running.size < concurrency && next < days.length) launch(days[next++] as string);
     if (running.size > 0) {
       await Promise.race(running.values());

@@ -24,6 +24,14 @@ const ingest = proxyActivities<FileIngestActivities>({
   },
 });
 
+// A backfill of past days does not wait for files: a day missing at the source fails after a few tries.
+const ingestNoWait = proxyActivities<FileIngestActivities>({
+  taskQueue: TASK_QUEUES.ingest,
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: ['SourceAuthError', 'SourceProtocolError', 'SourceSpecError'] },
+});
+
 const curate = proxyActivities<CurateActivities>({
   taskQueue: TASK_QUEUES.process,
   startToCloseTimeout: '2 hours',
@@ -35,6 +43,8 @@ export interface FileDayInput {
   readonly source: string;
   /** Ingestion day: the raw partition. */
   readonly day: string;
+  /** `wait` (scheduled runs): poll for a late file for up to a day. `fail`: give up after a few tries. */
+  readonly missingFile?: 'wait' | 'fail';
 }
 
 export interface IngestFileSourceResult {
@@ -53,11 +63,12 @@ export async function ingestFileSource(input: FileDayInput): Promise<IngestFileS
     { key: PARTITION_DAY, value: input.day },
     { key: ZONE, value: 'raw' },
   ]);
-  const raw = await ingest.fetchSourceFilesToRaw({ source: input.source, day: input.day });
+  const fetcher = input.missingFile === 'fail' ? ingestNoWait : ingest;
+  const raw = await fetcher.fetchSourceFilesToRaw({ source: input.source, day: input.day });
   const curated = await executeChild(processToCurated, {
     workflowId: curateWorkflowId(input.source, input.day),
     taskQueue: TASK_QUEUES.process,
-    args: [input],
+    args: [{ source: input.source, day: input.day }],
   });
   return { source: input.source, day: input.day, raw, curated };
 }

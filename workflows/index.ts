@@ -3,3 +3,4 @@ export * from './smoke.ts';
 export * from './file-ingest.ts';
 export * from './scheduled.ts';
 export * from './backfill.ts';
+export * from './maintenance.ts';

@@ -1,13 +1,14 @@
 /** `lake infra up | down | status`: every local server, in start order. */
 import type { Config } from '../config.ts';
 import type { InfraContext, LocalService, Progress, ServiceStatus } from './service.ts';
+import { fileSourcesService } from './services/file-sources.ts';
 import { icebergService } from './services/iceberg.ts';
 import { kafkaService } from './services/kafka.ts';
 import { minioService } from './services/minio.ts';
 import { postgresService } from './services/postgres.ts';
 import { temporalService } from './services/temporal.ts';
 
-export const services: readonly LocalService[] = [temporalService, minioService, kafkaService, postgresService, icebergService];
+export const services: readonly LocalService[] = [temporalService, minioService, kafkaService, postgresService, icebergService, fileSourcesService];
 
 
 function pick(names?: readonly string[]): LocalService[] {

@@ -102,7 +102,20 @@ export function createTableSql(t: TableDef): string {
 /** Creates namespaces and tables that do not exist yet; safe to run from many workers. */
 export async function ensureTables(session: LakeSession, tables: readonly TableDef[]): Promise<void> {
   for (const ns of new Set(tables.map((t) => t.namespace))) {
-    await session.run(`CREATE SCHEMA IF NOT EXISTS ${LAKE}.${ns}`);
+    await createIfMissing(session, `CREATE SCHEMA IF NOT EXISTS ${LAKE}.${ns}`);
   }
-  for (const t of tables) await session.run(createTableSql(t));
+  for (const t of tables) await createIfMissing(session, createTableSql(t));
+}
+
+/**
+ * IF NOT EXISTS is checked before DuckDB's commit: a worker that loses the race to create
+ * the same namespace or table gets 409 AlreadyExists at commit. Once more finds it there.
+ */
+async function createIfMissing(session: LakeSession, sql: string): Promise<void> {
+  try {
+    await session.run(sql);
+  } catch (err) {
+    if (!/AlreadyExists|already exists|Conflict_409/.test(String((err as Error).message))) throw err;
+    await session.run(sql);
+  }
 }

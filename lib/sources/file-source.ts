@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { Client as FtpClient, FTPError } from 'basic-ftp';
+import { Client as FtpClient, FTPError, type FileInfo } from 'basic-ftp';
 
 /** Where a source delivers and what its files are called. */
 export interface FileSourceSpec {
@@ -139,6 +139,19 @@ function redact(text: string, secrets: readonly string[]): string {
   return out;
 }
 
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  const cause = err.cause instanceof Error ? ` (${describeError(err.cause)})` : '';
+  return `${code && !err.message.includes(code) ? `${code}: ` : ''}${err.message}${cause}`;
+}
+
+/** The original error as a cause, unless its text carries a secret. */
+function safeCause(err: unknown, secrets: readonly string[]): { cause?: unknown } {
+  const text = err instanceof Error ? `${err.message} ${err.stack ?? ''}` : String(err);
+  return secrets.some((s) => text.includes(s)) ? {} : { cause: err };
+}
+
 /** The URL as it may be shown and stored: user kept, password dropped. */
 function displayUrl(url: URL): string {
   const shown = new URL(url.href);
@@ -229,7 +242,13 @@ function fileSink(handle: FileHandle, meter: TransferMeter): Writable {
   return new Writable({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _encoding, callback) {
-      meter.add(chunk);
+      try {
+        meter.add(chunk);
+      } catch (err) {
+        // A throwing progress callback fails the download instead of escaping the stream.
+        callback(err as Error);
+        return;
+      }
       const writeAll = async (): Promise<void> => {
         for (let offset = 0; offset < chunk.length; ) {
           const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
@@ -245,23 +264,23 @@ function fileSink(handle: FileHandle, meter: TransferMeter): Writable {
  * Runs `transfer` into a temp file next to `localPath` and renames it into place once the
  * transfer succeeded; a failed or cancelled transfer leaves no file behind.
  */
-async function intoLocalFile<T>(
+async function intoLocalFile(
   localPath: string,
   onProgress: ((bytes: number) => void) | undefined,
   onData: () => void,
-  transfer: (sink: Writable, meter: TransferMeter) => Promise<T>,
-): Promise<{ result: T; bytes: number; sha256: string }> {
+  transfer: (sink: Writable) => Promise<void>,
+): Promise<{ bytes: number; sha256: string }> {
   await mkdir(path.dirname(path.resolve(localPath)), { recursive: true });
   const tempPath = `${localPath}.${randomBytes(4).toString('hex')}.part`;
   const handle = await open(tempPath, 'w');
   const meter = new TransferMeter(onProgress, onData);
   let closed = false;
   try {
-    const result = await transfer(fileSink(handle, meter), meter);
+    await transfer(fileSink(handle, meter));
     await handle.close();
     closed = true;
     await rename(tempPath, localPath);
-    return { result, bytes: meter.bytes, sha256: meter.digest() };
+    return { bytes: meter.bytes, sha256: meter.digest() };
   } catch (err) {
     if (!closed) await handle.close().catch(() => undefined);
     await rm(tempPath, { force: true });
@@ -281,20 +300,6 @@ function abortReason(signal: AbortSignal): unknown {
 
 // ---------------------------------------------------------------------------------------
 // FTP
-
-
-function describeError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const code = (err as NodeJS.ErrnoException).code;
-  const cause = err.cause instanceof Error ? ` (${describeError(err.cause)})` : '';
-  return `${code && !err.message.includes(code) ? `${code}: ` : ''}${err.message}${cause}`;
-}
-
-/** The original error as a cause, unless its text carries a secret. */
-function safeCause(err: unknown, secrets: readonly string[]): { cause?: unknown } {
-  const text = err instanceof Error ? `${err.message} ${err.stack ?? ''}` : String(err);
-  return secrets.some((s) => text.includes(s)) ? {} : { cause: err };
-}
 
 function classifyFtpError(err: unknown, loc: SourceLocation, what: string, missing?: () => SourceError): SourceError {
   if (err instanceof SourceError) return err;
@@ -372,7 +377,7 @@ function ftpFileUrl(loc: SourceLocation, name: string): string {
 async function findFtpFiles(loc: SourceLocation, spec: FileSourceSpec, day: string): Promise<RemoteFile[]> {
   const matches = filePatternRegExp(spec.pattern, day);
   return withFtp(loc, spec, undefined, async (client) => {
-    let listing;
+    let listing: FileInfo[];
     try {
       listing = await client.list();
     } catch (err) {
@@ -497,7 +502,12 @@ function classifyHttpError(err: unknown, watchdog: HttpWatchdog, loc: SourceLoca
   if (watchdog.firedError) return watchdog.firedError;
   if (watchdog.controller.signal.aborted) return watchdog.controller.signal.reason;
   if (err instanceof SourceError) return err;
-  return new SourceConnectionError(`${what} failed: ${redact(describeError(err), loc.secrets)}`, safeCause(err, loc.secrets));
+  const detail = redact(describeError(err), loc.secrets);
+  // fetch refuses the ports browsers block (21, 25, 6000…): configuration, not the network.
+  if (err instanceof Error && err.cause instanceof Error && err.cause.message === 'bad port') {
+    return new SourceSpecError(`${what}: fetch refuses port ${loc.url.port} (a blocked port); serve the source on another one`);
+  }
+  return new SourceConnectionError(`${what} failed: ${detail}`, safeCause(err, loc.secrets));
 }
 
 async function httpRequest(

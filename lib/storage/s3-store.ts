@@ -110,21 +110,19 @@ export function createS3Store({ s3, bucket, prefix = '', partSize = DEFAULT_PART
   async function putStream(Key: string, body: Readable, opts: PutOptions | undefined, ifAbsent: boolean): Promise<boolean> {
     const size = opts?.contentLength === undefined ? partSize : Math.max(partSize, Math.ceil(opts.contentLength / MAX_PARTS));
     const parts = partsOf(body, size);
-    const first = await parts.next();
-    if (first.done) throw new Error('unreachable: partsOf always yields at least one part');
-    if (first.value.whole) {
-      checkLength(first.value.bytes.length, opts);
-      return putBytes(Key, first.value.bytes, opts, ifAbsent);
-    }
-    // Don't upload gigabytes only to be told 412; the conditional Complete still decides a race.
-    if (ifAbsent && (await exists(Key))) {
-      await parts.return(undefined);
-      return false;
-    }
-
-    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key, ContentType: opts?.contentType }));
+    let UploadId: string | undefined;
     let committed = false;
     try {
+      const first = await parts.next();
+      if (first.done) throw new Error('unreachable: partsOf always yields at least one part');
+      if (first.value.whole) {
+        checkLength(first.value.bytes.length, opts);
+        return await putBytes(Key, first.value.bytes, opts, ifAbsent);
+      }
+      // Don't upload gigabytes only to be told 412; the conditional Complete still decides a race.
+      if (ifAbsent && (await exists(Key))) return false;
+
+      ({ UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key, ContentType: opts?.contentType })));
       const uploaded: CompletedPart[] = [];
       let total = 0;
       for (let step: IteratorResult<Part> = first; !step.done; step = await parts.next()) {
@@ -159,9 +157,11 @@ export function createS3Store({ s3, bucket, prefix = '', partSize = DEFAULT_PART
       });
       return committed;
     } finally {
-      if (!committed) {
-        await parts.return(undefined);
-        // Best effort: a leftover upload is invisible garbage that the bucket's lifecycle expires.
+      // Stops reading (and destroys) a body we did not finish with.
+      await parts.return(undefined);
+      if (UploadId !== undefined && !committed) {
+        // Best effort: what is left is invisible, and an AbortIncompleteMultipartUpload
+        // lifecycle rule (MinIO: its stale-upload expiry) removes it.
         await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId })).catch(() => undefined);
       }
     }

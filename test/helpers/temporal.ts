@@ -15,7 +15,7 @@ import { ensureTemporalCli } from '../../lib/infra/services/temporal.ts';
 import { searchAttributeKeys } from '../../lib/temporal/search-attributes.ts';
 import { TASK_QUEUES } from '../../lib/temporal/task-queues.ts';
 import { createWorkerDeps, type WorkerDeps } from '../../workers/deps.ts';
-import { bundleWorkflows, createWorker, installWorkerRuntime } from '../../workers/worker.ts';
+import { bundleWorkflows, createWorker, installWorkerRuntime, runWorkersUntil } from '../../workers/worker.ts';
 
 export class TemporalServerDiedError extends Error {
   override name = 'TemporalServerDiedError';
@@ -121,7 +121,7 @@ export async function startTemporalTestServer(config: Config = loadConfig()): Pr
       const outcome = work(TASK_QUEUES.ingest);
       // Once the server is gone, `outcome` can only fail later; that must not surface after the test ends.
       outcome.catch(() => undefined);
-      const running = Promise.all(workers.map((w) => w.runUntil(outcome))).then(() => outcome);
+      const running = runWorkersUntil(workers, outcome);
       running.catch(() => undefined);
       try {
         return await guard(running);

@@ -12,7 +12,12 @@ import org.apache.iceberg.CatalogProperties;
 import org.apache.iceberg.CatalogUtil;
 import org.apache.iceberg.catalog.Catalog;
 import org.apache.iceberg.jdbc.JdbcCatalog;
+import org.apache.iceberg.BaseTable;
+import org.apache.iceberg.TableMetadata;
+import org.apache.iceberg.rest.CatalogHandlers;
 import org.apache.iceberg.rest.HTTPRequest;
+import org.apache.iceberg.rest.requests.CommitTransactionRequest;
+import org.apache.iceberg.rest.requests.UpdateTableRequest;
 import org.apache.iceberg.rest.RESTCatalogAdapter;
 import org.apache.iceberg.rest.RESTCatalogServlet;
 import org.apache.iceberg.rest.RESTResponse;
@@ -106,6 +111,18 @@ public final class CatalogServer {
               Class<T> responseType,
               Consumer<ErrorResponse> errorHandler,
               Consumer<Map<String, String>> responseHeaders) {
+            if (request.method() == HTTPRequest.HTTPMethod.POST
+                && request.path().endsWith("transactions/commit")
+                && request.body() instanceof CommitTransactionRequest commit) {
+              try {
+                commitTransaction(catalog, commit);
+              } catch (RuntimeException e) {
+                ErrorResponse.Builder error = ErrorResponse.builder();
+                RESTCatalogAdapter.configureResponseFromException(e, error);
+                errorHandler.accept(error.build());
+              }
+              return null;
+            }
             T response = super.execute(request, responseType, errorHandler, responseHeaders);
             // Upstream RESTServerCatalogAdapter: hand S3 keys to clients when asked to.
             if (includeCredentials && response instanceof LoadTableResponse) {
@@ -136,6 +153,25 @@ public final class CatalogServer {
     LOG.info("Iceberg REST catalog listening on http://{}:{}/", connector.getHost(),
         connector.getLocalPort());
     server.join();
+  }
+
+  /**
+   * Upstream RESTCatalogAdapter commits a transaction through Transaction#commitTransaction with
+   * its changes applied straight to the transaction's operations; when the metadata CAS loses to a
+   * concurrent commit, the retry refreshes and replays no pending update, so the commit becomes a
+   * no-op reported as success (lost write). Here every table's requirements are checked first
+   * (like upstream), then each table is committed with CatalogHandlers.updateTable, whose retry
+   * reloads, re-validates the requirements and re-applies the updates.
+   */
+  static void commitTransaction(Catalog catalog, CommitTransactionRequest commit) {
+    for (UpdateTableRequest change : commit.tableChanges()) {
+      TableMetadata current =
+          ((BaseTable) catalog.loadTable(change.identifier())).operations().current();
+      change.requirements().forEach(r -> r.validate(current));
+    }
+    for (UpdateTableRequest change : commit.tableChanges()) {
+      CatalogHandlers.updateTable(catalog, change.identifier(), change);
+    }
   }
 
   private static String redact(String uri) {
