@@ -1,18 +1,15 @@
 /**
- * Raw → curated activities: stage a day's raw files in DuckDB, type and unnest them,
- * and publish the curated rows, the rejected records and the lineage row in one
- * Iceberg commit.
+ * Raw → curated activities: a day's raw files of source A or B typed, unnested and
+ * published to the curated Iceberg table, with the rejected records and the lineage row
+ * (lib/curate/curate-day.ts).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../lib/config.ts';
-import { MalformedFileError, SOURCE_B_REJECTED_SQL, sourceBRowsSql, stageSourceB } from '../lib/curate/source-b.ts';
-import { SOURCE_A_REJECTED_SQL, sourceARowsSql, stageSourceA } from '../lib/curate/source-a.ts';
+import { curateDay, MalformedFileError, type CuratedDay } from '../lib/curate/curate-day.ts';
+import { RecordCountError } from '../lib/lake/publish.ts';
 import { latestDeliveries, listRawFiles } from '../lib/lake/raw.ts';
-import { publishPartition, type PublishResult } from '../lib/lake/publish.ts';
-import { openLakeSession, sqlString } from '../lib/lake/session.ts';
-import { ALL_TABLES, CURATED_SOURCE_A, CURATED_SOURCE_B, ensureTables } from '../lib/lake/tables.ts';
+import { openLakeSession } from '../lib/lake/session.ts';
 import { fileSource } from '../lib/sources/catalog.ts';
-import { addDays } from '../lib/time/days.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
 
 export interface CurateDeps {
@@ -28,79 +25,36 @@ export interface CurateInput {
   readonly run: { readonly workflowId: string; readonly runId: string };
 }
 
-export interface CurateResult extends PublishResult {
-  readonly table: string;
-  /** The replaced scope, e.g. `day=2021-10-01`. */
-  readonly scope: string;
-  readonly rawFiles: number;
-}
+export type CurateResult = CuratedDay;
 
 export function createCurateActivities(deps: CurateDeps) {
   return {
     async curateRawDay(input: CurateInput): Promise<CurateResult> {
       const def = fileSource(deps.config, input.source);
+      // A changed re-delivery is a second raw object; curated is built from the newest.
       const raw = latestDeliveries(await listRawFiles(deps.store, input.source, input.ingestDay));
       if (raw.length === 0) {
         throw ApplicationFailure.nonRetryable(`raw/${input.source}/day=${input.ingestDay}/ holds no files to curate`, 'RawPartitionEmpty');
       }
-      const lineage = { ...input.run, inputs: raw.map((r) => ({ key: r.key, sha256: r.sha256 })) };
       const session = await openLakeSession(deps.config);
       try {
-        await ensureTables(session, ALL_TABLES);
-        for (const file of raw) {
-          Context.current().heartbeat({ staging: file.key });
-          try {
-            if (def.id === 'source_a') {
-              await stageSourceA(session, { location: deps.store.locationOf(file.key), rawKey: file.key });
-            } else {
-              await stageSourceB(session, { location: deps.store.locationOf(file.key), rawKey: file.key, timestampField: def.timestampField ?? 'updated_at' });
-            }
-          } catch (err) {
-            throw unreadable(file.key, err);
-          }
-        }
-        Context.current().heartbeat({ publishing: true });
-        if (def.id === 'source_a') {
-          const curatedDay = addDays(input.ingestDay, -def.lagDays);
-          const result = await publishPartition(session, {
-            table: CURATED_SOURCE_A,
-            source: def.id,
-            ingestDay: input.ingestDay,
-            replaceWhere: `"day" = DATE ${sqlString(curatedDay)}`,
-            scope: `day=${curatedDay}`,
-            rowsSql: sourceARowsSql({ curatedDay, ingestDay: input.ingestDay }),
-            rejectedSql: SOURCE_A_REJECTED_SQL,
-            lineage,
-          });
-          return { ...result, table: 'curated.source_a', scope: `day=${curatedDay}`, rawFiles: raw.length };
-        }
-        // B's rows spread over the days of their timestamps: the unit replaced is the ingestion.
-        const result = await publishPartition(session, {
-          table: CURATED_SOURCE_B,
-          source: def.id,
+        return await curateDay(session, {
+          def,
           ingestDay: input.ingestDay,
-          replaceWhere: `"_ingest_day" = DATE ${sqlString(input.ingestDay)}`,
-          scope: `_ingest_day=${input.ingestDay}`,
-          rowsSql: sourceBRowsSql({ ingestDay: input.ingestDay }),
-          rejectedSql: SOURCE_B_REJECTED_SQL,
-          lineage,
+          files: raw.map((r) => ({ location: deps.store.locationOf(r.key), rawKey: r.key })),
+          lineage: { ...input.run, inputs: raw.map((r) => ({ key: r.key, sha256: r.sha256 })) },
+          progress: (step) => Context.current().heartbeat(step),
         });
-        return { ...result, table: 'curated.source_b', scope: `_ingest_day=${input.ingestDay}`, rawFiles: raw.length };
+      } catch (err) {
+        // Retrying will not make a bad file readable; nothing was committed.
+        if (err instanceof MalformedFileError) throw ApplicationFailure.nonRetryable(err.message, 'MalformedFile');
+        if (err instanceof RecordCountError) throw ApplicationFailure.nonRetryable(err.message, 'RecordCountMismatch');
+        throw err;
       } finally {
         session.close();
       }
     },
   };
-}
-
-/** A file DuckDB cannot read as its format is bad input: retrying will not help, and nothing is committed. */
-function unreadable(key: string, err: unknown): Error {
-  const message = (err as Error).message.split('\n')[0] ?? '';
-  if (err instanceof MalformedFileError) return ApplicationFailure.nonRetryable(message, 'MalformedFile');
-  if (/Invalid Input Error|Conversion Error|CSV Error|Parser Error/i.test(message)) {
-    return ApplicationFailure.nonRetryable(`${key} is not readable as its source's format: ${message}`, 'MalformedFile');
-  }
-  return err as Error;
 }
 
 export type CurateActivities = ReturnType<typeof createCurateActivities>;

@@ -10,7 +10,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../lib/config.ts';
 import { writeRawFile } from '../lib/lake/raw.ts';
 import { fileSource } from '../lib/sources/catalog.ts';
-import { downloadSourceFile, findSourceFiles, SourceConnectionError, SourceFileMissingError } from '../lib/sources/file-source.ts';
+import { displayUrl, downloadSourceFile, findSourceFiles, SourceConnectionError, SourceFileMissingError } from '../lib/sources/file-source.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
 
 export interface FileIngestDeps {
@@ -26,7 +26,14 @@ export interface RawFileRef {
   readonly created: boolean;
 }
 
-const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+/** A source URL fit for messages and sidecars: no password. */
+const redact = (url: string): string => {
+  try {
+    return displayUrl(new URL(url));
+  } catch {
+    return '(unparsable source URL)';
+  }
+};
 
 /**
  * A dropped connection is retried here a few times at once (a re-download is cheap next to
@@ -78,7 +85,7 @@ export function createFileIngestActivities(deps: FileIngestDeps) {
             day: input.day,
             fileName: file.name,
             localPath: local,
-            origin: redact(file.url),
+            origin: file.url,
             fetchedAt,
           });
           out.push({ key: raw.key, sha256: raw.sha256, size: raw.size, created: raw.created });

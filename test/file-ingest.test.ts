@@ -170,16 +170,20 @@ describe('sources A and B on the local lake', () => {
         ingestDay: day,
         replaceWhere: `"day" = DATE '${day}'`,
         scope: `day=${day}`,
-        rowsSql: `SELECT 'e-' || i, 'c', 'r01', TIMESTAMPTZ '${day} 10:00:00+00', i * 1.0, 'EUR', 'web', 'ios', NULL, NULL, ['x'], DATE '${day}', DATE '${day}', 'k', i FROM range(10) t(i)`,
+        rowsSql: `SELECT 'e-' || i, 'c', 'r01', TIMESTAMPTZ '${day} 10:00:00+00', i * 1.0, 'EUR', 'web', 'ios', NULL, NULL, ['x'], DATE '${day}', DATE '${day}', 'k' FROM range(10) t(i)`,
         lineage: { workflowId: `race:${day}`, runId: 'r', inputs: [] },
       });
       let releaseB!: () => void;
       const aCommitted = new Promise<void>((r) => (releaseB = r));
-      const [ra, rb] = await Promise.all([
+      // allSettled: neither session may be closed while the other publish still runs.
+      const [sa, sb] = await Promise.allSettled([
         publishPartition(a, spec('2030-01-01')).finally(() => releaseB()),
         // B prepares its transaction, then commits only after A has: its first commit must lose.
         publishPartition(b, spec('2030-01-02'), { beforeCommit: async (attempt) => (attempt === 1 ? aCommitted : undefined) }),
       ]);
+      if (sa.status === 'rejected') throw sa.reason;
+      if (sb.status === 'rejected') throw sb.reason;
+      const [ra, rb] = [sa.value, sb.value];
       assert.equal(ra.retries, 0);
       assert.ok(rb.retries >= 1, 'the second writer retried');
       const days = await a.rows<{ day: string; n: string }>(`SELECT "day", count(*) AS n FROM lake.curated.source_a WHERE "day" >= DATE '2030-01-01' GROUP BY 1 ORDER BY 1`);

@@ -1,58 +1,101 @@
 /**
  * Source A (daily customer activity, nested JSON lines) → curated.source_a.
- * Every line is read as text first so a malformed one is kept whole, with its line
- * number and the reason, instead of failing the file or vanishing silently.
- * A has a 3-day lag: raw day D lands in curated partition D-3.
+ *
+ * The valid rows go straight from DuckDB's newline-delimited JSON reader into the
+ * Iceberg table: declared types make the reader do the typing (a value that is not a
+ * timestamp or a number comes back NULL), so valid rows cost no more than DuckDB's own
+ * JSON → Parquet. The few rows the reader does not pass — "suspects" — are found by a
+ * second pass with the same reader and predicate, joined back to the raw line for its text
+ * and line number, and judged line by line: a malformed one is rejected with its reason, a
+ * good one is curated from its text. (After a truncated line, DuckDB's reader can also fail
+ * the next, good line; judging suspects by their own text rescues it.) Every line lands in
+ * exactly one of curated or rejected. A has a 3-day lag: raw day D lands in curated D-3.
  */
 import type { LakeSession } from '../lake/session.ts';
 import { sqlString } from '../lake/session.ts';
 
-/** Reads one JSON-lines file into the staging table `staged_a` (created on first use). */
-export async function stageSourceA(session: LakeSession, opts: { location: string; rawKey: string }): Promise<void> {
-  const loc = sqlString(opts.location);
-  await session.run(`CREATE TEMP TABLE IF NOT EXISTS staged_a (
-    raw_key VARCHAR, line BIGINT, reason VARCHAR, record VARCHAR,
-    event_id VARCHAR, customer_id VARCHAR, region VARCHAR, event_time TIMESTAMPTZ, amount DOUBLE,
-    currency VARCHAR, channel VARCHAR, device VARCHAR, campaign_id VARCHAR, campaign_name VARCHAR, tags VARCHAR[])`);
-  // Lines are read as one VARCHAR column: a delimiter that never occurs, no quoting.
-  await session.run(`INSERT INTO staged_a
-    WITH lines AS (
-      SELECT row_number() OVER () AS line, l AS record
-      FROM read_csv(${loc}, columns = {'l': 'VARCHAR'}, header = false, delim = E'\\x1f', quote = '', escape = '',
-                    auto_detect = false, new_line = '\\n', strict_mode = false)
-    ), parsed AS (
-      SELECT line, record,
-        json_transform(try_cast(record AS JSON), '{"event_id":"VARCHAR","customer_id":"VARCHAR","region":"VARCHAR",
-          "event_time":"VARCHAR","amount":"VARCHAR","currency":"VARCHAR","channel":"VARCHAR",
-          "attributes":{"device":"VARCHAR","campaign":{"id":"VARCHAR","name":"VARCHAR"},"tags":["VARCHAR"]}}') AS j
-      FROM lines
-      WHERE record IS NOT NULL AND trim(record) <> ''
-    ), checked AS (
-      SELECT line, record, j,
-        try_cast(j.event_time AS TIMESTAMPTZ) AS ts, try_cast(j.amount AS DOUBLE) AS amt,
-        CASE
-          WHEN j IS NULL THEN 'not a JSON object'
-          WHEN j.event_id IS NULL THEN 'missing event_id'
-          WHEN j.customer_id IS NULL THEN 'missing customer_id'
-          WHEN j.region IS NULL THEN 'missing region'
-          WHEN j.event_time IS NULL THEN 'missing event_time'
-          WHEN try_cast(j.event_time AS TIMESTAMPTZ) IS NULL THEN 'event_time is not a timestamp: ' || j.event_time
-          WHEN j.amount IS NULL THEN 'missing amount'
-          WHEN try_cast(j.amount AS DOUBLE) IS NULL THEN 'amount is not a number: ' || j.amount
-        END AS reason
-      FROM parsed
-    )
-    SELECT ${sqlString(opts.rawKey)}, line, reason, CASE WHEN reason IS NOT NULL THEN record END,
-      j.event_id, j.customer_id, j.region, ts, amt, j.currency, j.channel,
-      j.attributes.device, j.attributes.campaign.id, j.attributes.campaign.name, j.attributes.tags
-    FROM checked`);
+export interface RawFileLocation {
+  /** What DuckDB reads: a local path or s3:// URL. */
+  readonly location: string;
+  readonly rawKey: string;
 }
 
-/** Rows for curated.source_a from `staged_a`, in the table's column order. */
-export function sourceARowsSql(opts: { curatedDay: string; ingestDay: string }): string {
-  return `SELECT event_id, customer_id, region, event_time, amount, currency, channel, device, campaign_id, campaign_name, tags,
-      DATE ${sqlString(opts.curatedDay)}, DATE ${sqlString(opts.ingestDay)}, raw_key, line
-    FROM staged_a WHERE reason IS NULL`;
+const COLUMNS = `{event_id: 'VARCHAR', customer_id: 'VARCHAR', region: 'VARCHAR', event_time: 'TIMESTAMPTZ', amount: 'DOUBLE',
+  currency: 'VARCHAR', channel: 'VARCHAR',
+  attributes: 'STRUCT(device VARCHAR, campaign STRUCT(id VARCHAR, name VARCHAR), tags VARCHAR[])'}`;
+
+/** Lines that are not JSON come back as all-NULL rows (ignore_errors), so they fail VALID too. */
+const reader = (f: RawFileLocation): string =>
+  `read_json(${sqlString(f.location)}, format = 'newline_delimited', ignore_errors = true, columns = ${COLUMNS})`;
+
+const VALID = 'event_id IS NOT NULL AND customer_id IS NOT NULL AND region IS NOT NULL AND event_time IS NOT NULL AND amount IS NOT NULL';
+
+/** Every physical line as text. */
+const lines = (f: RawFileLocation): string =>
+  `read_csv(${sqlString(f.location)}, columns = {'l': 'VARCHAR'}, header = false, delim = E'\\x1f', quote = '', escape = '',
+    auto_detect = false, new_line = '\\n', strict_mode = false)`;
+
+const isBlank = (col: string): string => `(${col} IS NULL OR regexp_full_match(${col}, '\\s*'))`;
+
+const SUSPECTS = 'source_a_suspects';
+
+/**
+ * Stages (raw_key, line, record, reason) of every line the fast reader did not pass —
+ * reason NULL for a line that is a good record after all — and returns how many records
+ * (non-blank lines) the files hold, for the publish to account for every one.
+ */
+export async function stageSourceASuspects(session: LakeSession, files: readonly RawFileLocation[]): Promise<number> {
+  await session.run(`CREATE OR REPLACE TEMP TABLE ${SUSPECTS} (raw_key VARCHAR, line BIGINT, record VARCHAR, reason VARCHAR)`);
+  let records = 0;
+  for (const f of files) {
+    const [count] = await session.rows<{ total: string; nonblank: string }>(
+      `SELECT count(*) AS total, count(*) FILTER (WHERE NOT ${isBlank('l')}) AS nonblank FROM ${lines(f)}`,
+    );
+    records += Number(count?.nonblank ?? 0);
+    await session.run(`CREATE OR REPLACE TEMP TABLE source_a_bad AS SELECT ordinality AS k FROM ${reader(f)} WITH ORDINALITY WHERE NOT (${VALID})`);
+    // The JSON reader skips blank lines: its row k is the k-th non-blank line. Without
+    // blank lines that is line k, and the costly renumbering is skipped.
+    const numbered =
+      count?.total === count?.nonblank
+        ? `SELECT ordinality AS k, ordinality AS line, l FROM ${lines(f)} WITH ORDINALITY`
+        : `SELECT row_number() OVER (ORDER BY ordinality) AS k, ordinality AS line, l FROM ${lines(f)} WITH ORDINALITY WHERE NOT ${isBlank('l')}`;
+    await session.run(`INSERT INTO ${SUSPECTS}
+      SELECT ${sqlString(f.rawKey)}, line, l, ${reasonOf('l')} FROM (${numbered}) WHERE k IN (SELECT k FROM source_a_bad)`);
+  }
+  return records;
 }
 
-export const SOURCE_A_REJECTED_SQL = 'SELECT line, reason, record FROM staged_a WHERE reason IS NOT NULL';
+/** Rows for curated.source_a, in the table's column order: the fast path plus the rescued suspects. */
+export function sourceARowsSql(files: readonly RawFileLocation[], opts: { curatedDay: string; ingestDay: string }): string {
+  const days = `DATE ${sqlString(opts.curatedDay)}, DATE ${sqlString(opts.ingestDay)}`;
+  const fast = files.map(
+    (f) => `SELECT event_id, customer_id, region, event_time, amount, currency, channel, attributes.device, attributes.campaign.id,
+        attributes.campaign.name, attributes.tags, ${days}, ${sqlString(f.rawKey)}
+      FROM ${reader(f)} WHERE ${VALID}`,
+  );
+  const rescued = `SELECT j.event_id, j.customer_id, j.region, CAST(j.event_time AS TIMESTAMPTZ), CAST(j.amount AS DOUBLE), j.currency, j.channel,
+      j.attributes.device, j.attributes.campaign.id, j.attributes.campaign.name, j.attributes.tags, ${days}, raw_key
+    FROM (SELECT raw_key, json_transform(record, '${RECORD_SCHEMA}') AS j FROM ${SUSPECTS} WHERE reason IS NULL)`;
+  return [...fast, rescued].join('\nUNION ALL\n');
+}
+
+export const SOURCE_A_REJECTED_SQL = `SELECT raw_key, line, reason, record FROM ${SUSPECTS} WHERE reason IS NOT NULL`;
+
+const RECORD_SCHEMA =
+  '{"event_id":"VARCHAR","customer_id":"VARCHAR","region":"VARCHAR","event_time":"VARCHAR","amount":"VARCHAR","currency":"VARCHAR",' +
+  '"channel":"VARCHAR","attributes":{"device":"VARCHAR","campaign":{"id":"VARCHAR","name":"VARCHAR"},"tags":["VARCHAR"]}}';
+
+/** Why a raw line is not a valid record, from its text; NULL when it is one (only run on suspects). */
+function reasonOf(text: string): string {
+  const j = `json_transform(${text}, '{"event_id":"VARCHAR","customer_id":"VARCHAR","region":"VARCHAR","event_time":"VARCHAR","amount":"VARCHAR"}')`;
+  return `CASE
+    WHEN NOT json_valid(${text}) OR json_type(${text}) <> 'OBJECT' THEN 'not a JSON object'
+    WHEN ${j}.event_id IS NULL THEN 'missing event_id'
+    WHEN ${j}.customer_id IS NULL THEN 'missing customer_id'
+    WHEN ${j}.region IS NULL THEN 'missing region'
+    WHEN ${j}.event_time IS NULL THEN 'missing event_time'
+    WHEN try_cast(${j}.event_time AS TIMESTAMPTZ) IS NULL THEN 'event_time is not a timestamp: ' || ${j}.event_time
+    WHEN ${j}.amount IS NULL THEN 'missing amount'
+    WHEN try_cast(${j}.amount AS DOUBLE) IS NULL THEN 'amount is not a number: ' || ${j}.amount
+  END`;
+}

@@ -68,4 +68,4 @@ export function sourceBRowsSql(opts: { ingestDay: string }): string {
     FROM staged_b WHERE reason IS NULL`;
 }
 
-export const SOURCE_B_REJECTED_SQL = 'SELECT line, reason, record FROM staged_b WHERE reason IS NOT NULL';
+export const SOURCE_B_REJECTED_SQL = 'SELECT raw_key, line, reason, record FROM staged_b WHERE reason IS NOT NULL';

@@ -6,7 +6,7 @@
  * catalog) is retried here: DuckDB does not retry it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LakeSession } from './session.ts';
+import { sqlString, type LakeSession } from './session.ts';
 import { LINEAGE_COMMITS, qualified, REJECTED_RECORDS, type TableDef } from './tables.ts';
 
 export interface RawInput {
@@ -30,8 +30,13 @@ export interface PublishSpec {
   readonly scope: string;
   /** A query yielding the new rows, in the table's column order. */
   readonly rowsSql: string;
-  /** A query yielding (line, reason, record) of the rejected records. */
+  /** A query yielding (raw_key, line, reason, record) of the rejected records. */
   readonly rejectedSql?: string;
+  /**
+   * Records the inputs hold: rows + rejected must add up to it, or nothing is committed —
+   * a record that lands in neither would be lost silently.
+   */
+  readonly expectedRecords?: number;
   readonly lineage: Lineage;
 }
 
@@ -42,13 +47,16 @@ export interface PublishResult {
   readonly retries: number;
 }
 
+/** Curated + rejected do not account for every input record: a bug, never committed. */
+export class RecordCountError extends Error {
+  override name = 'RecordCountError';
+}
+
 export class CommitConflictError extends Error {
   override name = 'CommitConflictError';
 }
 
 const isConflict = (err: unknown): boolean => /Conflict_409|CommitFailedException|409/.test(String((err as Error)?.message));
-
-const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 export interface PublishOptions {
   readonly maxAttempts?: number;
@@ -68,11 +76,14 @@ export async function publishPartition(session: LakeSession, spec: PublishSpec, 
       let rejected = 0;
       if (spec.rejectedSql) {
         const [r] = await session.rows<{ Count: string }>(
-          `INSERT INTO ${qualified(REJECTED_RECORDS)} SELECT ${sqlString(spec.source)}, DATE ${sqlString(spec.ingestDay)}, ${sqlString(rawKey)}, line, reason, record FROM (${spec.rejectedSql})`,
+          `INSERT INTO ${qualified(REJECTED_RECORDS)} SELECT ${sqlString(spec.source)}, DATE ${sqlString(spec.ingestDay)}, raw_key, line, reason, record FROM (${spec.rejectedSql})`,
         );
         rejected = Number(r?.Count ?? 0);
       }
       const rows = Number(inserted?.Count ?? 0);
+      if (spec.expectedRecords !== undefined && rows + rejected !== spec.expectedRecords) {
+        throw new RecordCountError(`${spec.expectedRecords} records in ${rawKey}, but ${rows} curated + ${rejected} rejected: not committed`);
+      }
       await session.run(`INSERT INTO ${qualified(LINEAGE_COMMITS)} VALUES (?, ?, CAST(? AS DATE), ?, ?, ?, ?, ?, now())`, [
         `${spec.table.namespace}.${spec.table.name}`,
         spec.scope,

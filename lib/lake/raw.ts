@@ -14,6 +14,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ObjectNotFoundError, type ObjectStore } from '../storage/object-store.ts';
+import { isDay } from '../time/days.ts';
 
 /** What a sidecar records about one raw file. */
 export interface RawSidecar {
@@ -75,7 +76,7 @@ const MAX_SIDECAR_BYTES = 64 * 1024;
 /** `raw/<source>/day=YYYY-MM-DD/`, or `…/hour=HH/` when `hour` is given; throws InvalidRawFileError on bad input. */
 export function rawDayPrefix(source: string, day: string, hour?: number): string {
   if (!/^[a-z0-9_]+$/.test(source)) throw new InvalidRawFileError(`source must match [a-z0-9_]+, got ${JSON.stringify(source)}`);
-  if (!isCalendarDay(day)) throw new InvalidRawFileError(`day must be a calendar date YYYY-MM-DD, got ${JSON.stringify(day)}`);
+  if (!isDay(day)) throw new InvalidRawFileError(`day must be a calendar date YYYY-MM-DD, got ${JSON.stringify(day)}`);
   const dayPrefix = `raw/${source}/day=${day}/`;
   if (hour === undefined) return dayPrefix;
   if (!Number.isInteger(hour) || hour < 0 || hour > 23) throw new InvalidRawFileError(`hour must be an integer 0-23, got ${hour}`);
@@ -261,8 +262,3 @@ function assertFileName(fileName: string): void {
   if (problem) throw new InvalidRawFileError(`invalid raw file name ${JSON.stringify(fileName)}: ${problem}`);
 }
 
-function isCalendarDay(day: string): boolean {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return false;
-  const date = new Date(`${day}T00:00:00Z`);
-  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === day;
-}

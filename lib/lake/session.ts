@@ -27,7 +27,8 @@ export interface LakeSessionOptions {
   readonly threads?: number;
 }
 
-const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
+/** A SQL string literal (DuckDB has no bind parameters in ATTACH, SECRET or read_csv options). */
+export const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 export async function openLakeSession(config: Config, opts: LakeSessionOptions = {}): Promise<LakeSession> {
   await ensureDuckdbExtensions(config);
@@ -67,4 +68,3 @@ export async function openLakeSession(config: Config, opts: LakeSessionOptions =
   };
 }
 
-export { sqlString };

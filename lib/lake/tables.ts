@@ -32,7 +32,6 @@ export const CURATED_SOURCE_A: TableDef = {
     ['day', 'DATE'],
     ['_ingest_day', 'DATE'],
     ['_raw_key', 'VARCHAR'],
-    ['_raw_line', 'BIGINT'],
   ],
   partitionBy: 'day',
 };

@@ -17,6 +17,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { Client as FtpClient, FTPError, type FileInfo } from 'basic-ftp';
+import { isDay } from '../time/days.ts';
 
 /** Where a source delivers and what its files are called. */
 export interface FileSourceSpec {
@@ -153,7 +154,7 @@ function safeCause(err: unknown, secrets: readonly string[]): { cause?: unknown 
 }
 
 /** The URL as it may be shown and stored: user kept, password dropped. */
-function displayUrl(url: URL): string {
+export function displayUrl(url: URL): string {
   const shown = new URL(url.href);
   shown.password = '';
   return shown.href;
@@ -184,8 +185,7 @@ function locate(spec: FileSourceSpec): SourceLocation {
 }
 
 function assertDay(day: string): void {
-  const ok = /^\d{4}-\d{2}-\d{2}$/.test(day) && new Date(`${day}T00:00:00Z`).toISOString().startsWith(day);
-  if (!ok) throw new SourceSpecError(`day must be a date as YYYY-MM-DD, got "${day}"`);
+  if (!isDay(day)) throw new SourceSpecError(`day must be a date as YYYY-MM-DD, got "${day}"`);
 }
 
 /** The pattern with `{date}` and `{yyyymmdd}` filled in for `day`; `*` wildcards are kept. */

@@ -14,6 +14,7 @@ import { expandFilePattern } from '../../lib/sources/file-source.ts';
 import { writeSourceA, type SourceAFormat } from './source-a.ts';
 import { writeSourceB } from './source-b.ts';
 import { writeTextFile } from './text-file-writer.ts';
+import { assertDay } from '../../lib/time/days.ts';
 
 export type SourceLetter = 'a' | 'b';
 export type FileFormat = SourceAFormat;
@@ -61,12 +62,6 @@ export interface GenerateResult {
   /** Malformed lines written, by kind. */
   readonly malformed: Readonly<Record<string, number>>;
   readonly elapsedMs: number;
-}
-
-function assertDay(day: string): string {
-  const ok = /^\d{4}-\d{2}-\d{2}$/.test(day) && new Date(`${day}T00:00:00Z`).toISOString().startsWith(day);
-  if (!ok) throw new RangeError(`day must be a date as YYYY-MM-DD, got "${day}"`);
-  return day;
 }
 
 function assertCount(n: number, what: string, min: number): number {
