@@ -5,6 +5,7 @@
  * and applies DuckDB's position-delete files after a partition is replaced.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { curateDay } from '../lib/curate/curate-day.ts';
@@ -130,10 +131,16 @@ for (const storage of ['local', 's3'] as const) {
       const none = await readWithPyIceberg(lake.config, 'curated.source_a', { rowFilter: "day = '2021-09-30'" });
       assert.equal(none.rows, 0);
 
-      // The rejected records of the same commit, kept whole.
-      const rejected = await readWithPyIceberg(lake.config, 'rejected.records', { sample: 1 });
+      // The rejected records of the same commit, each the whole raw line at its line number.
+      const rejected = await readWithPyIceberg(lake.config, 'rejected.records', { sample: 10_000 });
       assert.equal(rejected.rows, malformedCount(first));
       assert.equal(rejected.schema.find((f) => f.name === 'record')?.type, 'string');
+      const rawLines = readFileSync(first.path, 'utf8').split('\n');
+      assert.equal(rejected.sample?.length, rejected.rows);
+      for (const r of rejected.sample ?? []) {
+        assert.equal(r['record'], rawLines[Number(r['line']) - 1], `rejected line ${String(r['line'])} kept whole`);
+        assert.match(String(r['reason']), /not a JSON object|missing \w+|not a (number|timestamp)/);
+      }
     });
 
     it('after the day is replaced, sees only the new rows (position deletes applied)', async () => {

@@ -48,19 +48,24 @@ export async function stageSourceASuspects(session: LakeSession, files: readonly
   await session.run(`CREATE OR REPLACE TEMP TABLE ${SUSPECTS} (raw_key VARCHAR, line BIGINT, record VARCHAR, reason VARCHAR)`);
   let records = 0;
   for (const f of files) {
-    const [count] = await session.rows<{ total: string; nonblank: string }>(
-      `SELECT count(*) AS total, count(*) FILTER (WHERE NOT ${isBlank('l')}) AS nonblank FROM ${lines(f)}`,
-    );
-    records += Number(count?.nonblank ?? 0);
     await session.run(`CREATE OR REPLACE TEMP TABLE source_a_bad AS SELECT ordinality AS k FROM ${reader(f)} WITH ORDINALITY WHERE NOT (${VALID})`);
-    // The JSON reader skips blank lines: its row k is the k-th non-blank line. Without
-    // blank lines that is line k, and the costly renumbering is skipped.
-    const numbered =
-      count?.total === count?.nonblank
-        ? `SELECT ordinality AS k, ordinality AS line, l FROM ${lines(f)} WITH ORDINALITY`
-        : `SELECT row_number() OVER (ORDER BY ordinality) AS k, ordinality AS line, l FROM ${lines(f)} WITH ORDINALITY WHERE NOT ${isBlank('l')}`;
-    await session.run(`INSERT INTO ${SUSPECTS}
-      SELECT ${sqlString(f.rawKey)}, line, l, ${reasonOf('l')} FROM (${numbered}) WHERE k IN (SELECT k FROM source_a_bad)`);
+    // One pass over the lines counts them (independently of the JSON reader) and picks the
+    // suspects' text, assuming no blank lines: then the reader's row k is line k.
+    await session.run(`CREATE OR REPLACE TEMP TABLE source_a_scan AS
+      SELECT count(*) AS total, count(*) FILTER (WHERE NOT ${isBlank('x.l')}) AS nonblank,
+        list({'line': x.ordinality, 'l': x.l}) FILTER (WHERE b.k IS NOT NULL) AS hits
+      FROM ${lines(f)} WITH ORDINALITY AS x LEFT JOIN source_a_bad b ON x.ordinality = b.k`);
+    const [scan] = await session.rows<{ total: string; nonblank: string }>('SELECT total, nonblank FROM source_a_scan');
+    records += Number(scan?.nonblank ?? 0);
+    // The JSON reader skips blank lines: with any, its row k is the k-th non-blank line.
+    const suspectLines =
+      scan?.total === scan?.nonblank
+        ? 'SELECT h.line AS line, h.l AS l FROM (SELECT unnest(hits) AS h FROM source_a_scan)'
+        : `SELECT n.line, n.l FROM (SELECT row_number() OVER (ORDER BY ordinality) AS k, ordinality AS line, l FROM ${lines(f)} WITH ORDINALITY
+             WHERE NOT ${isBlank('l')}) n JOIN source_a_bad b ON n.k = b.k`;
+    // Two steps: the reason (several JSON parses) must only ever see the few suspect lines.
+    await session.run(`CREATE OR REPLACE TEMP TABLE source_a_suspect_lines AS ${suspectLines}`);
+    await session.run(`INSERT INTO ${SUSPECTS} SELECT ${sqlString(f.rawKey)}, line, l, ${reasonOf('l')} FROM source_a_suspect_lines`);
   }
   return records;
 }
