@@ -182,8 +182,9 @@ export const settings = {
     env: 'ICEBERG_CATALOG_JDBC_URI',
     doc: 'Backing store of the local REST catalog: a SQLite file by default, or jdbc:postgresql://…',
     fallback: (env) =>
-      // SQLite allows one writer at a time: wait for the lock instead of failing with SQLITE_BUSY.
-      `jdbc:sqlite:file:${path.join(env['TEMPOLAKE_DATA_DIR'] || path.join(repoRoot, '.lake'), 'infra', 'iceberg', 'catalog.db')}?busy_timeout=30000&journal_mode=WAL`,
+      // SQLite allows one writer at a time: wait for the lock instead of failing with SQLITE_BUSY
+      // (not WAL: there a pooled connection's stale read snapshot fails every write, SQLITE_BUSY_SNAPSHOT).
+      `jdbc:sqlite:file:${path.join(env['TEMPOLAKE_DATA_DIR'] || path.join(repoRoot, '.lake'), 'infra', 'iceberg', 'catalog.db')}?busy_timeout=30000&journal_mode=DELETE`,
     parse: text,
   },
   icebergWarehouse: {

@@ -27,7 +27,7 @@ export async function startTestLake(opts: { storage?: 'local' | 's3'; env?: Reco
     LAKE_LOCAL_ROOT: path.join(dir, 'lake'),
     LAKE_S3_PREFIX: `test-${randomUUID().slice(0, 8)}`,
     ICEBERG_CATALOG_URL: `http://127.0.0.1:${port}`,
-    ICEBERG_CATALOG_JDBC_URI: `jdbc:sqlite:file:${path.join(dir, 'catalog.db')}?busy_timeout=30000&journal_mode=WAL`,
+    ICEBERG_CATALOG_JDBC_URI: `jdbc:sqlite:file:${path.join(dir, 'catalog.db')}?busy_timeout=30000&journal_mode=DELETE`,
     ...opts.env,
   });
   const ctx = { config, progress: () => undefined };

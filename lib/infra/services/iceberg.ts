@@ -46,6 +46,8 @@ export function catalogServerEnv(config: Config): NodeJS.ProcessEnv {
     CATALOG_URI: config.icebergCatalogJdbcUri,
     CATALOG_WAREHOUSE: warehouse,
   };
+  // One SQLite connection: the JDBC catalog's pool of two makes its connections lock each other out.
+  if (config.icebergCatalogJdbcUri.startsWith('jdbc:sqlite:')) env['CATALOG_CLIENTS'] = '1';
   if (config.icebergCatalogJdbcUri.startsWith('jdbc:postgresql:')) {
     env['CATALOG_JDBC_USER'] = config.postgresUser;
     env['CATALOG_JDBC_PASSWORD'] = config.postgresPassword;
