@@ -18,7 +18,7 @@ function jarDir(config: Config): { jar: string; lib: string } {
   return { jar: cachePath(config, 'iceberg', 'build', 'tempolake-iceberg-rest.jar'), lib: cachePath(config, 'iceberg', 'lib') };
 }
 
-/** Classpath of the catalog launcher and its tools (ExpireSnapshots). */
+/** Classpath of the catalog launcher and its maintenance tool (MaintainTables). */
 export function icebergClasspath(config: Config): string {
   const { jar, lib } = jarDir(config);
   return `${jar}:${lib}/*`;
