@@ -48,7 +48,11 @@ export async function stageSourceASuspects(session: LakeSession, files: readonly
   await session.run(`CREATE OR REPLACE TEMP TABLE ${SUSPECTS} (raw_key VARCHAR, line BIGINT, record VARCHAR, reason VARCHAR)`);
   let records = 0;
   for (const f of files) {
-    await session.run(`CREATE OR REPLACE TEMP TABLE source_a_bad AS SELECT ordinality AS k FROM ${reader(f)} WITH ORDINALITY WHERE NOT (${VALID})`);
+    // The reader's verdict on every row, in file order: WITH ORDINALITY would make the scan
+    // single-threaded, while a table filled in insertion order numbers its rows for free.
+    // `attributes` is read as the publish reads it, so both passes judge each row alike.
+    await session.run(`CREATE OR REPLACE TEMP TABLE source_a_verdict AS SELECT (${VALID}) AS ok, attributes IS NULL AS no_attributes FROM ${reader(f)}`);
+    await session.run('CREATE OR REPLACE TEMP TABLE source_a_bad AS SELECT rowid + 1 AS k FROM source_a_verdict WHERE NOT ok');
     // One pass over the lines counts them (independently of the JSON reader) and picks the
     // suspects' text, assuming no blank lines: then the reader's row k is line k.
     await session.run(`CREATE OR REPLACE TEMP TABLE source_a_scan AS
