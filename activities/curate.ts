@@ -5,7 +5,8 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../lib/config.ts';
-import { curateDay, MalformedFileError, type CuratedDay } from '../lib/curate/curate-day.ts';
+import { curateDay, type CuratedDay } from '../lib/curate/curate-day.ts';
+import { MalformedFileError } from '../lib/curate/errors.ts';
 import { RecordCountError } from '../lib/lake/publish.ts';
 import { latestDeliveries, listRawFiles } from '../lib/lake/raw.ts';
 import { openLakeSession } from '../lib/lake/session.ts';

@@ -38,7 +38,6 @@ async function main(): Promise<number> {
       // One file at a time: the servers are shared and the machine has 2 cores.
       const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', ...files], {
         stdio: 'inherit',
-        env: { ...process.env, TEMPOLAKE_UNDER_TEST: '1' },
       });
       child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
     });

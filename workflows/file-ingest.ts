@@ -6,6 +6,7 @@
 import { executeChild, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { CurateActivities, CurateResult } from '../activities/curate.ts';
 import type { FileIngestActivities, RawFileRef } from '../activities/file-ingest.ts';
+import { NON_RETRYABLE_SOURCE_ERRORS } from '../lib/sources/source-error-types.ts';
 import { PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
 
@@ -19,8 +20,8 @@ const ingest = proxyActivities<FileIngestActivities>({
     initialInterval: '10 seconds',
     backoffCoefficient: 2,
     maximumInterval: '1 hour',
-    // Wrong credentials or a bad URL will not heal by waiting (lib/sources/file-source.ts).
-    nonRetryableErrorTypes: ['SourceAuthError', 'SourceProtocolError', 'SourceSpecError'],
+    // Wrong credentials or a bad URL will not heal by waiting.
+    nonRetryableErrorTypes: NON_RETRYABLE_SOURCE_ERRORS,
   },
 });
 
@@ -29,7 +30,7 @@ const ingestNoWait = proxyActivities<FileIngestActivities>({
   taskQueue: TASK_QUEUES.ingest,
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: ['SourceAuthError', 'SourceProtocolError', 'SourceSpecError'] },
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_SOURCE_ERRORS },
 });
 
 const curate = proxyActivities<CurateActivities>({

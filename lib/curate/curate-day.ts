@@ -10,7 +10,8 @@ import { ALL_TABLES, CURATED_SOURCE_A, CURATED_SOURCE_B, ensureTables } from '..
 import type { FileSourceDef } from '../sources/catalog.ts';
 import { addDays } from '../time/days.ts';
 import { SOURCE_A_REJECTED_SQL, sourceARowsSql, stageSourceASuspects, type RawFileLocation } from './source-a.ts';
-import { MalformedFileError, SOURCE_B_REJECTED_SQL, sourceBRowsSql, stageSourceB } from './source-b.ts';
+import { MalformedFileError } from './errors.ts';
+import { SOURCE_B_REJECTED_SQL, sourceBRowsSql, stageSourceB } from './source-b.ts';
 
 export interface CuratedDay extends PublishResult {
   readonly table: string;
@@ -28,8 +29,6 @@ export interface CurateDayInput {
   readonly progress?: (step: string) => void;
   readonly publish?: PublishOptions;
 }
-
-export { MalformedFileError };
 
 export async function curateDay(session: LakeSession, input: CurateDayInput): Promise<CuratedDay> {
   const { def, ingestDay, files } = input;

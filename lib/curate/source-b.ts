@@ -6,12 +6,10 @@
  */
 import type { LakeSession } from '../lake/session.ts';
 import { sqlString } from '../lake/session.ts';
+import { MalformedFileError } from './errors.ts';
 
 const REQUIRED = ['customer_id', 'name', 'email', 'region', 'segment', 'signup_date'] as const;
 
-export class MalformedFileError extends Error {
-  override name = 'MalformedFileError';
-}
 
 let scan = 0;
 

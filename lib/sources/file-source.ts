@@ -102,7 +102,7 @@ export class SourceSpecError extends SourceError {
 }
 
 /** Error names a Temporal retry policy should not retry (`nonRetryableErrorTypes`). */
-export const NON_RETRYABLE_SOURCE_ERRORS = ['SourceAuthError', 'SourceProtocolError', 'SourceSpecError'] as const;
+export { NON_RETRYABLE_SOURCE_ERRORS } from './source-error-types.ts';
 
 // ---------------------------------------------------------------------------------------
 // URLs, secrets and patterns
