@@ -42,7 +42,7 @@ export function createCurateActivities(deps: CurateDeps) {
         return await curateDay(session, {
           def,
           ingestDay: input.ingestDay,
-          files: raw.map((r) => ({ location: deps.store.locationOf(r.key), rawKey: r.key })),
+          files: raw.map((r) => ({ location: deps.store.locationOf(r.key), rawKey: r.key, open: () => deps.store.get(r.key) })),
           lineage: { ...input.run, inputs: raw.map((r) => ({ key: r.key, sha256: r.sha256 })) },
           progress: (step) => Context.current().heartbeat(step),
         });

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { curateDay } from '../lib/curate/curate-day.ts';
+import { rawFileOnDisk } from '../lib/curate/source-a.ts';
 import type { PublishResult } from '../lib/lake/publish.ts';
 import { CURATED_SOURCE_A } from '../lib/lake/tables.ts';
 import { ensurePyIceberg, readWithPyIceberg, type PyIcebergReadResult } from '../lib/lake/pyiceberg.ts';
@@ -31,7 +32,7 @@ async function curateA(config: Config, file: GenerateResult, run: string): Promi
     return await curateDay(session, {
       def: { id: 'source_a', lagDays: 3 },
       ingestDay: INGEST_DAY,
-      files: [{ location: file.path, rawKey }],
+      files: [rawFileOnDisk(file.path, rawKey)],
       lineage: { workflowId: `curate:source_a:${INGEST_DAY}:${run}`, runId: run, inputs: [{ key: rawKey, sha256: 'not-checked-here' }] },
     });
   } finally {

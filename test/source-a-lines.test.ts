@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout } from 'node:timers/promises';
 import { loadConfig } from '../lib/config.ts';
-import { SOURCE_A_REJECTED_SQL, sourceARowsSql, stageSourceASuspects } from '../lib/curate/source-a.ts';
+import { judgeSourceARows, pickSourceASuspects, rawFileOnDisk, SOURCE_A_REJECTED_SQL, sourceARowsSql, stageSourceASuspects } from '../lib/curate/source-a.ts';
 import { openLakeSession, type LakeSession } from '../lib/lake/session.ts';
 
 const good = (id: string): string =>
@@ -30,7 +31,7 @@ describe('source A line accounting', () => {
   async function account(lines: string[]): Promise<{ records: number; rows: string[]; rejected: { line: number; reason: string; record: string }[] }> {
     const file = path.join(dir, `${Math.random()}.jsonl`);
     writeFileSync(file, `${lines.join('\n')}\n`);
-    const files = [{ location: file, rawKey: 'raw/source_a/day=2021-10-04/x.jsonl' }];
+    const files = [rawFileOnDisk(file, 'raw/source_a/day=2021-10-04/x.jsonl')];
     const records = await stageSourceASuspects(session, files);
     const rows = (await session.rows<{ event_id: string }>(`SELECT event_id FROM (${sourceARowsSql(files, { curatedDay: '2021-10-01', ingestDay: '2021-10-04' })}) t(event_id) ORDER BY 1`)).map((r) => r.event_id);
     const rejected = (await session.rows<{ line: string; reason: string; record: string }>(`SELECT line, reason, record FROM (${SOURCE_A_REJECTED_SQL}) ORDER BY line`)).map((r) => ({ ...r, line: Number(r.line) }));
@@ -57,5 +58,20 @@ describe('source A line accounting', () => {
       'not a JSON object',
       'not a JSON object',
     ]);
+  });
+
+  it('gives the same answer when suspects are paged and buffered in small bounds', async () => {
+    const lines = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? `{"event_id":"bad${i}","custo` : i % 5 === 0 ? '' : good(`e${i}`)));
+    const unbounded = await account(lines);
+    const file = path.join(dir, 'bounded.jsonl');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const files = [rawFileOnDisk(file, 'raw/source_a/day=2021-10-04/x.jsonl')];
+    // The session stays "busy" for a while: the scan must wait past the buffer bound, not fail or lose picks.
+    const verdict = await judgeSourceARows(session, files, { pageSize: 2, maxBufferedChars: 30 });
+    const records = await pickSourceASuspects(session, verdict, setTimeout(50));
+    const rejected = await session.rows<{ line: string }>(`SELECT line FROM (${SOURCE_A_REJECTED_SQL}) ORDER BY line`);
+    assert.equal(records, unbounded.records);
+    assert.deepEqual(rejected.map((r) => Number(r.line)), unbounded.rejected.map((r) => r.line));
+    assert.equal(unbounded.rejected.length, 14);
   });
 });

@@ -9,7 +9,7 @@ import { publishPartition, type Lineage, type PublishOptions, type PublishResult
 import { ALL_TABLES, CURATED_SOURCE_A, CURATED_SOURCE_B, ensureTables } from '../lake/tables.ts';
 import type { FileSourceDef } from '../sources/catalog.ts';
 import { addDays } from '../time/days.ts';
-import { SOURCE_A_REJECTED_SQL, sourceARowsSql, stageSourceASuspects, type RawFileLocation } from './source-a.ts';
+import { judgeSourceARows, pickSourceASuspects, SOURCE_A_REJECTED_SQL, sourceAFastRowsSql, sourceARescuedRowsSql, type RawFileLocation } from './source-a.ts';
 import { MalformedFileError } from './errors.ts';
 import { SOURCE_B_REJECTED_SQL, sourceBRowsSql, stageSourceB } from './source-b.ts';
 
@@ -35,8 +35,12 @@ export async function curateDay(session: LakeSession, input: CurateDayInput): Pr
   await ensureTables(session, ALL_TABLES);
   if (def.id === 'source_a') {
     const curatedDay = addDays(ingestDay, -def.lagDays);
-    const expectedRecords = await readable(files, () => stageSourceASuspects(session, files));
-    input.progress?.(`publishing day=${curatedDay} (${expectedRecords} records)`);
+    const days = { curatedDay, ingestDay };
+    // Pass 1 (which rows the reader fails) before the publish; pass 2 (a byte scan for the
+    // suspects' text and the record count) runs while the valid rows are inserted.
+    const verdict = await readable(files, () => judgeSourceARows(session, files));
+    const suspects = verdict.files.reduce((n, f) => n + f.suspects, 0);
+    input.progress?.(`publishing day=${curatedDay} (${suspects} suspect lines to judge)`);
     const result = await publishPartition(
       session,
       {
@@ -45,9 +49,12 @@ export async function curateDay(session: LakeSession, input: CurateDayInput): Pr
         ingestDay,
         replaceWhere: `"day" = DATE ${sqlString(curatedDay)}`,
         scope: `day=${curatedDay}`,
-        rowsSql: sourceARowsSql(files, { curatedDay, ingestDay }),
+        rowsSql: sourceAFastRowsSql(files, days),
+        alongside: async (inserted) => ({
+          expectedRecords: await pickSourceASuspects(session, verdict, inserted),
+          moreRowsSql: sourceARescuedRowsSql(days),
+        }),
         rejectedSql: SOURCE_A_REJECTED_SQL,
-        expectedRecords,
         lineage: input.lineage,
       },
       input.publish,

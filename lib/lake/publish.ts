@@ -30,6 +30,13 @@ export interface PublishSpec {
   readonly scope: string;
   /** A query yielding the new rows, in the table's column order. */
   readonly rowsSql: string;
+  /**
+   * Work run while `rowsSql` is inserted, e.g. scanning the raw bytes on the Node thread
+   * while DuckDB's threads write the data files. It must leave the session alone until
+   * `inserted` settles. It may name more rows, inserted after `rowsSql`, and the record
+   * count (each attempt runs it again: a rolled-back attempt's work is gone).
+   */
+  readonly alongside?: (inserted: Promise<unknown>) => Promise<{ readonly moreRowsSql?: string; readonly expectedRecords?: number }>;
   /** A query yielding (raw_key, line, reason, record) of the rejected records. */
   readonly rejectedSql?: string;
   /**
@@ -69,9 +76,21 @@ export async function publishPartition(session: LakeSession, spec: PublishSpec, 
   const rawKey = spec.lineage.inputs.map((i) => i.key).join(',');
   for (let attempt = 1; ; attempt++) {
     try {
+      // A table has no row order: DuckDB writes faster when it need not keep the input's.
+      await session.run('SET preserve_insertion_order = false');
       await session.run('BEGIN');
       await session.run(`DELETE FROM ${qualified(spec.table)} WHERE ${spec.replaceWhere}`);
-      const [inserted] = await session.rows<{ Count: string }>(`INSERT INTO ${qualified(spec.table)} ${spec.rowsSql}`);
+      const insert = session.rows<{ Count: string }>(`INSERT INTO ${qualified(spec.table)} ${spec.rowsSql}`);
+      const [inserting, extra] = await Promise.allSettled([insert, spec.alongside?.(insert)]);
+      // The insert's failure first: the alongside work may only have failed because of it.
+      if (inserting.status === 'rejected') throw inserting.reason;
+      if (extra.status === 'rejected') throw extra.reason;
+      let rows = Number(inserting.value[0]?.Count ?? 0);
+      if (extra.value?.moreRowsSql) {
+        const [more] = await session.rows<{ Count: string }>(`INSERT INTO ${qualified(spec.table)} ${extra.value.moreRowsSql}`);
+        rows += Number(more?.Count ?? 0);
+      }
+      const expectedRecords = extra.value?.expectedRecords ?? spec.expectedRecords;
       await session.run(`DELETE FROM ${qualified(REJECTED_RECORDS)} WHERE source = ? AND ingest_day = CAST(? AS DATE)`, [spec.source, spec.ingestDay]);
       let rejected = 0;
       if (spec.rejectedSql) {
@@ -80,9 +99,8 @@ export async function publishPartition(session: LakeSession, spec: PublishSpec, 
         );
         rejected = Number(r?.Count ?? 0);
       }
-      const rows = Number(inserted?.Count ?? 0);
-      if (spec.expectedRecords !== undefined && rows + rejected !== spec.expectedRecords) {
-        throw new RecordCountError(`${spec.expectedRecords} records in ${rawKey}, but ${rows} curated + ${rejected} rejected: not committed`);
+      if (expectedRecords !== undefined && rows + rejected !== expectedRecords) {
+        throw new RecordCountError(`${expectedRecords} records in ${rawKey}, but ${rows} curated + ${rejected} rejected: not committed`);
       }
       await session.run(`INSERT INTO ${qualified(LINEAGE_COMMITS)} VALUES (?, ?, CAST(? AS DATE), ?, ?, ?, ?, ?, now())`, [
         `${spec.table.namespace}.${spec.table.name}`,
@@ -96,9 +114,11 @@ export async function publishPartition(session: LakeSession, spec: PublishSpec, 
       ]);
       await opts.beforeCommit?.(attempt);
       await session.run('COMMIT');
+      await session.run('RESET preserve_insertion_order');
       return { rows, rejected, retries: attempt - 1 };
     } catch (err) {
       await session.run('ROLLBACK').catch(() => undefined);
+      await session.run('RESET preserve_insertion_order').catch(() => undefined);
       if (!isConflict(err)) throw err;
       if (attempt >= maxAttempts) throw new CommitConflictError(`commit to ${qualified(spec.table)} lost ${attempt} races: ${(err as Error).message.split('\n')[0]}`);
       // Jittered backoff so racing writers do not collide again in lockstep.
