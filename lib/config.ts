@@ -57,6 +57,12 @@ function minLength(min: number) {
   };
 }
 
+function positiveInt(raw: string, name: string): number {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${name} must be a whole number ≥ 1, got "${raw}"`);
+  return n;
+}
+
 function list(raw: string): string[] {
   return raw
     .split(',')
@@ -230,6 +236,44 @@ export const settings = {
   },
   fileSimFtpPort: { env: 'FILE_SIM_FTP_PORT', doc: 'Port of the local FTP simulator of sources A/B', fallback: '2121', parse: port },
   fileSimHttpPort: { env: 'FILE_SIM_HTTP_PORT', doc: 'Port of the local HTTP simulator of sources A/B', fallback: '8700', parse: port },
+  weatherForecastUrl: {
+    env: 'WEATHER_FORECAST_URL',
+    doc: 'Weather (source C) forecast endpoint, Open-Meteo shape: current + hourly forecast (default: the local simulator)',
+    fallback: (env) => `http://127.0.0.1:${env['WEATHER_SIM_PORT'] || '8701'}/v1/forecast`,
+    parse: httpUrl,
+  },
+  weatherArchiveUrl: {
+    env: 'WEATHER_ARCHIVE_URL',
+    doc: 'Weather (source C) historical archive endpoint, Open-Meteo shape (real: https://archive-api.open-meteo.com/v1/archive)',
+    fallback: (env) => `http://127.0.0.1:${env['WEATHER_SIM_PORT'] || '8701'}/v1/archive`,
+    parse: httpUrl,
+  },
+  weatherTimeoutMs: { env: 'WEATHER_TIMEOUT_MS', doc: 'Timeout of one weather API request, in ms', fallback: '30000', parse: positiveInt },
+  weatherMaxAttempts: {
+    env: 'WEATHER_MAX_ATTEMPTS',
+    doc: 'Attempts per weather request inside one activity (errors, timeouts, 429) before Temporal retries the activity',
+    fallback: '5',
+    parse: positiveInt,
+  },
+  weatherRequestsPerMinute: {
+    env: 'WEATHER_REQUESTS_PER_MINUTE',
+    doc: 'Client-side cap on weather API requests per minute per worker (Open-Meteo free tier: 600)',
+    fallback: '600',
+    parse: positiveInt,
+  },
+  weatherLocationsPerRequest: {
+    env: 'WEATHER_LOCATIONS_PER_REQUEST',
+    doc: 'Regions per forecast/current request (the API takes comma-separated coordinates)',
+    fallback: '50',
+    parse: positiveInt,
+  },
+  weatherSimPort: { env: 'WEATHER_SIM_PORT', doc: 'Port of the local weather API simulator (source C)', fallback: '8701', parse: port },
+  regionsFile: {
+    env: 'REGIONS_FILE',
+    doc: 'JSON file seeding operational.regions (id, name, latitude, longitude, metadata)',
+    fallback: path.join(repoRoot, 'deploy', 'regions.json'),
+    parse: (raw) => path.resolve(raw),
+  },
   duckdbMemoryLimit: {
     env: 'DUCKDB_MEMORY_LIMIT',
     doc: 'Memory limit of the in-process DuckDB per activity (it spills to disk above it)',

@@ -9,7 +9,8 @@ export interface TableDef {
   readonly namespace: string;
   readonly name: string;
   readonly columns: readonly (readonly [name: string, type: string])[];
-  readonly partitionBy: string;
+  /** A column name, or Iceberg partition transforms as DuckDB writes them: `month("day")`. */
+  readonly partitionBy?: string;
 }
 
 export const qualified = (t: TableDef): string => `${LAKE}.${t.namespace}.${t.name}`;
@@ -95,7 +96,8 @@ export const ALL_TABLES: readonly TableDef[] = [CURATED_SOURCE_A, CURATED_SOURCE
 
 export function createTableSql(t: TableDef): string {
   const cols = t.columns.map(([n, type]) => `"${n}" ${type}`).join(', ');
-  return `CREATE TABLE IF NOT EXISTS ${qualified(t)} (${cols}) PARTITIONED BY ("${t.partitionBy}")`;
+  const partition = t.partitionBy === undefined ? '' : ` PARTITIONED BY (${/^\w+$/.test(t.partitionBy) ? `"${t.partitionBy}"` : t.partitionBy})`;
+  return `CREATE TABLE IF NOT EXISTS ${qualified(t)} (${cols})${partition}`;
 }
 
 /** Creates namespaces and tables that do not exist yet; safe to run from many workers. */
