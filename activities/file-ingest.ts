@@ -84,7 +84,7 @@ export function createFileIngestActivities(deps: FileIngestDeps) {
             source: input.source,
             day: input.day,
             fileName: file.name,
-            localPath: local,
+            content: { localPath: local },
             origin: file.url,
             fetchedAt,
           });

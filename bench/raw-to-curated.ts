@@ -142,7 +142,7 @@ async function childMain(request: ChildRequest): Promise<void> {
     source: 'source_a',
     day: request.ingestDay,
     fileName: path.basename(request.file),
-    localPath: request.file,
+    content: { localPath: request.file },
     origin: `file://${request.file}`,
     fetchedAt: new Date().toISOString(),
   });

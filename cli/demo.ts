@@ -1,8 +1,9 @@
 /**
  * `lake demo`: the README's first command. Starts the local servers, checks each with
  * the smoke workflow, then runs the main job on the embedded default: sources A (FTP)
- * and B (HTTP) from the simulators into the local lake's raw zone and curated Iceberg
- * tables, through the same workflows the schedules run.
+ * and B (HTTP) and weather C (an Open-Meteo-shaped API) from the simulators into the local
+ * lake's raw zone, curated and operational Iceberg tables, through the same workflows the
+ * schedules run.
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowIdReusePolicy } from '@temporalio/client';
@@ -16,11 +17,15 @@ import { addDays, daysBetween } from '../lib/time/days.ts';
 import { backfillFileSource, backfillWorkflowId } from '../workflows/backfill.ts';
 import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts';
 import { smokeWorkflow } from '../workflows/smoke.ts';
+import { backfillWeather, ingestWeatherHour, weatherBackfillWorkflowId, weatherHourWorkflowId } from '../workflows/weather.ts';
+import { hourOf } from '../lib/time/hours.ts';
 import { createWorkerDeps } from '../workers/deps.ts';
 import { createWorkers, runWorkersUntil } from '../workers/worker.ts';
 import { simulateFiles } from './simulate.ts';
 
 const FROM = '2021-10-04';
+const WEATHER_FROM = '2025-01-01';
+const WEATHER_TO = '2025-12-31';
 const TO = '2021-10-06';
 
 export async function demoCommand(config: Config): Promise<number> {
@@ -59,6 +64,25 @@ export async function demoCommand(config: Config): Promise<number> {
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       });
       console.log(`✓ ${b.curated.rows} rows into curated.source_b, ${b.curated.rejected} rejected`);
+
+      const hour = hourOf(new Date());
+      console.log(`\nWeather (source C) from the simulator, this hour: ${weatherHourWorkflowId(hour)}`);
+      const w = await client.workflow.execute(ingestWeatherHour, {
+        taskQueue: TASK_QUEUES.ingest,
+        workflowId: weatherHourWorkflowId(hour),
+        args: [{ hour }],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      });
+      console.log(`✓ ${w.regions} regions: ${w.observedRows} current readings, ${w.forecastRows} forecast hours`);
+      const history = { from: WEATHER_FROM, to: WEATHER_TO };
+      console.log(`\nWeather history ${WEATHER_FROM}..${WEATHER_TO} from the archive endpoint: ${weatherBackfillWorkflowId(history)}`);
+      const hist = await client.workflow.execute(backfillWeather, {
+        taskQueue: TASK_QUEUES.ingest,
+        workflowId: weatherBackfillWorkflowId(history),
+        args: [{ ...history, concurrency: 2 }],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      });
+      console.log(`✓ ${hist.hours} region-hours in ${hist.succeeded} yearly commits; ${hist.rollingRows ?? 0} rolling-average rows`);
     };
     await runWorkersUntil(workers, job());
   } finally {
@@ -78,6 +102,11 @@ export async function demoCommand(config: Config): Promise<number> {
     console.log(`  curated.source_b  ${bRows?.n} rows over ${bRows?.days} days (partitioned by updated_at)`);
     const [rej] = await session.rows<{ n: string }>('SELECT count(*) AS n FROM lake.rejected.records');
     console.log(`  rejected.records  ${rej?.n} malformed records with their reasons`);
+    const [weather] = await session.rows<{ obs: string; fc: string; daily: string; rolling: string }>(`SELECT
+      (SELECT count(*) FROM lake.curated.weather_observed) AS obs, (SELECT count(*) FROM lake.curated.weather_forecast) AS fc,
+      (SELECT count(*) FROM lake.operational.weather_daily) AS daily, (SELECT count(*) FROM lake.operational.weather_rolling) AS rolling`);
+    console.log(`  curated.weather_observed ${weather?.obs} region-hours, curated.weather_forecast ${weather?.fc} rows`);
+    console.log(`  operational.weather_daily ${weather?.daily} rows, operational.weather_rolling ${weather?.rolling} rows (7/30-day averages)`);
   } finally {
     session.close();
   }

@@ -14,7 +14,8 @@ import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts'
 export async function ingestCommand(config: Config, argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   const [source] = args.positional;
-  if (!source) throw new UsageError('usage: lake ingest <source_a|source_b> --day YYYY-MM-DD');
+  if (source === 'weather') return (await import('./weather.ts')).weatherIngestCommand(config, argv);
+  if (!source) throw new UsageError('usage: lake ingest <source_a|source_b> --day YYYY-MM-DD | lake ingest weather [--hour YYYY-MM-DDTHH]');
   fileSource(config, source);
   const day = assertDay(requiredFlag(args, 'day'), '--day');
   const { client, close } = await connectClient(config);
@@ -39,7 +40,8 @@ export async function ingestCommand(config: Config, argv: string[]): Promise<num
 export async function backfillCommand(config: Config, argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   const [source] = args.positional;
-  if (!source) throw new UsageError('usage: lake backfill <source_a|source_b> --from YYYY-MM-DD --to YYYY-MM-DD [--concurrency N]');
+  if (source === 'weather') return (await import('./weather.ts')).weatherBackfillCommand(config, argv);
+  if (!source) throw new UsageError('usage: lake backfill <source_a|source_b|weather> --from YYYY-MM-DD --to YYYY-MM-DD [--concurrency N]');
   fileSource(config, source);
   const from = assertDay(requiredFlag(args, 'from'), '--from');
   const to = assertDay(requiredFlag(args, 'to'), '--to');

@@ -11,8 +11,11 @@ const USAGE = `usage: lake <command>
   worker [--queue ingest,process,analysis]
                                    run the Temporal workers until Ctrl-C
   ingest <source> --day D          ingest and curate one day of source_a or source_b
+  ingest weather [--hour H]        one hourly weather run (current + forecast, all regions)
   backfill <source> --from D1 --to D2 [--concurrency N]
                                    re-ingest a range of days, with a progress bar
+  backfill weather --from D1 --to D2 [--regions r01,r02] [--concurrency N]
+                                   hourly weather history from the archive endpoint
   simulate files --source a|b --from D1 [--to D2] [--records N]
                                    write simulator files for sources A/B (served over FTP/HTTP)
   schedules apply|list|pause|unpause|trigger|backfill|delete

@@ -250,9 +250,13 @@ function registerSuites(): void {
         assert.equal(rawDayPrefix('source_a', '2021-10-04'), 'raw/source_a/day=2021-10-04/');
         assert.equal(rawDayPrefix('source_d', '2021-10-04', 7), 'raw/source_d/day=2021-10-04/hour=07/');
         assert.equal(rawDayPrefix('source_d', '2024-02-29', 23), 'raw/source_d/day=2024-02-29/hour=23/');
+        assert.equal(rawDayPrefix('source_c/current', '2024-02-29'), 'raw/source_c/current/day=2024-02-29/');
         for (const [source, day, hour] of [
           ['Source-A', '2021-10-04', undefined],
           ['', '2021-10-04', undefined],
+          ['source_c/', '2021-10-04', undefined],
+          ['source_c/a/b', '2021-10-04', undefined],
+          ['../source_c', '2021-10-04', undefined],
           ['source_a', '2021-02-30', undefined],
           ['source_a', '2021-2-3', undefined],
           ['source_a', '2021-10-04/x', undefined],
@@ -269,7 +273,7 @@ function registerSuites(): void {
           source: 'source_a',
           day: '2021-10-04',
           fileName: 'activity_2021-10-04.jsonl',
-          localPath: await download('activity_2021-10-04.jsonl', content),
+          content: { localPath: await download('activity_2021-10-04.jsonl', content) },
           origin: 'ftp://files.example/activity_2021-10-04.jsonl',
           fetchedAt: '2021-10-04T06:00:00.000Z',
         });
@@ -298,7 +302,7 @@ function registerSuites(): void {
           source: 'source_a',
           day: '2021-10-04',
           fileName: 'activity_2021-10-04.jsonl',
-          localPath: await download('activity_2021-10-04.jsonl', content),
+          content: { localPath: await download('activity_2021-10-04.jsonl', content) },
           origin: 'http://mirror.example/activity_2021-10-04.jsonl',
           fetchedAt: '2021-10-05T06:00:00.000Z',
         });
@@ -309,8 +313,8 @@ function registerSuites(): void {
 
       it('keeps changed bytes under a checksum-suffixed name, leaving the first file as it was', async () => {
         const input = { source: 'source_b', day: '2021-10-04', fileName: 'users.csv.gz', origin: 'http://b.example/users.csv.gz' };
-        const v1 = await writeRawFile(store, { ...input, localPath: await download('v1', 'id,name\n1,ann\n'), fetchedAt: '2021-10-04T01:00:00Z' });
-        const v2 = await writeRawFile(store, { ...input, localPath: await download('v2', 'id,name\n1,anne\n'), fetchedAt: '2021-10-04T02:00:00Z' });
+        const v1 = await writeRawFile(store, { ...input, content: { localPath: await download('v1', 'id,name\n1,ann\n') }, fetchedAt: '2021-10-04T01:00:00Z' });
+        const v2 = await writeRawFile(store, { ...input, content: { localPath: await download('v2', 'id,name\n1,anne\n') }, fetchedAt: '2021-10-04T02:00:00Z' });
         assert.equal(v1.key, 'raw/source_b/day=2021-10-04/users.csv.gz');
         assert.equal(v2.key, `raw/source_b/day=2021-10-04/users.${v2.sha256.slice(0, 12)}.csv.gz`);
         assert.equal(v2.created, true);
@@ -324,7 +328,7 @@ function registerSuites(): void {
 
         // The changed file delivered once more: already landed under its suffixed name.
         const before = await snapshot(store, 'raw/source_b/');
-        const v2Again = await writeRawFile(store, { ...input, localPath: await download('v2', 'id,name\n1,anne\n'), fetchedAt: '2021-10-04T03:00:00Z' });
+        const v2Again = await writeRawFile(store, { ...input, content: { localPath: await download('v2', 'id,name\n1,anne\n') }, fetchedAt: '2021-10-04T03:00:00Z' });
         assert.deepEqual(v2Again, { ...v2, created: false });
         assert.deepEqual(await snapshot(store, 'raw/source_b/'), before);
 
@@ -343,7 +347,7 @@ function registerSuites(): void {
           day,
           hour: 7,
           fileName: 'market+0+100.jsonl',
-          localPath: await download('m', '{"p":1}\n'),
+          content: { localPath: await download('m', '{"p":1}\n') },
           origin: 'kafka://market/0/100',
           fetchedAt: '2021-10-06T07:59:00Z',
         });
@@ -363,7 +367,7 @@ function registerSuites(): void {
           day,
           hour: 8,
           fileName: 'market+0+200.jsonl',
-          localPath: await download('m2', '{"p":2}\n'),
+          content: { localPath: await download('m2', '{"p":2}\n') },
           origin: 'kafka://market/0/200',
           fetchedAt: '2021-10-06T08:59:00Z',
         });
@@ -388,7 +392,7 @@ function registerSuites(): void {
               source: 'source_a',
               day: '2021-10-08',
               fileName: 'activity_2021-10-08.jsonl',
-              localPath: await download(`w${i}`, content),
+              content: { localPath: await download(`w${i}`, content) },
               origin: `ftp://files.example/${i}`,
               fetchedAt: `2021-10-08T00:00:0${i}Z`,
             }),
@@ -406,7 +410,7 @@ function registerSuites(): void {
         const localPath = await download('x', 'x');
         for (const fileName of ['', '..', 'a/b.csv', 'x.meta.json']) {
           await assert.rejects(
-            writeRawFile(store, { source: 'source_a', day: '2021-10-04', fileName, localPath, origin: 'o', fetchedAt: '2021-10-04T00:00:00Z' }),
+            writeRawFile(store, { source: 'source_a', day: '2021-10-04', fileName, content: { localPath }, origin: 'o', fetchedAt: '2021-10-04T00:00:00Z' }),
             InvalidRawFileError,
             fileName,
           );

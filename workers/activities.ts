@@ -3,6 +3,7 @@ import { createCurateActivities } from '../activities/curate.ts';
 import { createFileIngestActivities } from '../activities/file-ingest.ts';
 import { createMaintenanceActivities } from '../activities/maintenance.ts';
 import { createSmokeActivities } from '../activities/smoke.ts';
+import { createWeatherActivities } from '../activities/weather.ts';
 import type { WorkerDeps } from './deps.ts';
 
 export function createActivities(deps: WorkerDeps) {
@@ -11,5 +12,6 @@ export function createActivities(deps: WorkerDeps) {
     ...createFileIngestActivities({ config: deps.config, store: deps.store }),
     ...createCurateActivities({ config: deps.config, store: deps.store }),
     ...createMaintenanceActivities({ config: deps.config }),
+    ...createWeatherActivities({ config: deps.config, store: deps.store, weather: deps.weather }),
   };
 }

@@ -1,4 +1,5 @@
 /** The real clients a worker process wires into the activity factories. */
+import { Context } from '@temporalio/activity';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
@@ -8,6 +9,7 @@ import { createPostgresPool } from '../lib/clients/postgres.ts';
 import { createS3Client } from '../lib/clients/s3.ts';
 import { createLakeStore } from '../lib/lake/store.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
+import { createWeatherClient, type WeatherClient } from '../lib/weather/open-meteo.ts';
 
 export interface WorkerDeps {
   readonly config: Config;
@@ -16,6 +18,8 @@ export interface WorkerDeps {
   readonly pg: pg.Pool;
   /** Raw zone storage (local folder or S3, by LAKE_STORAGE). */
   readonly store: ObjectStore;
+  /** Source C's API client, one per worker process so its rate cap covers every activity. */
+  readonly weather: WeatherClient;
   close(): Promise<void>;
 }
 
@@ -28,9 +32,28 @@ export function createWorkerDeps(config: Config): WorkerDeps {
     kafka: createKafka(config, 'tempolake-worker'),
     pg: pool,
     store: createLakeStore(config, s3),
+    weather: createWeatherClient({
+      forecastUrl: config.weatherForecastUrl,
+      archiveUrl: config.weatherArchiveUrl,
+      timeoutMs: config.weatherTimeoutMs,
+      maxAttempts: config.weatherMaxAttempts,
+      requestsPerMinute: config.weatherRequestsPerMinute,
+      // Waits stay inside the activities' 30-s heartbeat timeout; a longer Retry-After
+      // fails the attempt and Temporal's retry policy waits instead.
+      maxBackoffMs: 20_000,
+      onRetry: (e) => heartbeatIfInActivity({ retrying: e.reason, attempt: e.attempt, waitMs: e.waitMs }),
+    }),
     async close() {
       s3.destroy();
       await pool.end();
     },
   };
+}
+
+function heartbeatIfInActivity(details: unknown): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // Not inside an activity: nobody to tell.
+  }
 }

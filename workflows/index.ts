@@ -4,3 +4,4 @@ export * from './file-ingest.ts';
 export * from './scheduled.ts';
 export * from './backfill.ts';
 export * from './maintenance.ts';
+export * from './weather.ts';

@@ -8,6 +8,8 @@ import { SCHEDULED_START_TIME } from '../lib/temporal/search-attributes.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
 import { dayOf } from '../lib/time/days.ts';
 import { ingestFileSource, ingestWorkflowId, type IngestFileSourceResult } from './file-ingest.ts';
+import { hourOf } from '../lib/time/hours.ts';
+import { ingestWeatherHour, weatherHourWorkflowId, type WeatherHourResult } from './weather.ts';
 
 export async function scheduledFileIngest(input: { source: string }): Promise<IngestFileSourceResult> {
   const info = workflowInfo();
@@ -18,5 +20,16 @@ export async function scheduledFileIngest(input: { source: string }): Promise<In
     workflowId: ingestWorkflowId(input.source, day),
     taskQueue: TASK_QUEUES.ingest,
     args: [{ source: input.source, day }],
+  });
+}
+
+/** Source C, hourly: the run stands for the hour it was due. */
+export async function scheduledWeatherIngest(): Promise<WeatherHourResult> {
+  const info = workflowInfo();
+  const hour = hourOf(info.typedSearchAttributes.get(SCHEDULED_START_TIME) ?? info.startTime);
+  return executeChild(ingestWeatherHour, {
+    workflowId: weatherHourWorkflowId(hour),
+    taskQueue: TASK_QUEUES.ingest,
+    args: [{ hour }],
   });
 }

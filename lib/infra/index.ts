@@ -7,8 +7,9 @@ import { kafkaService } from './services/kafka.ts';
 import { minioService } from './services/minio.ts';
 import { postgresService } from './services/postgres.ts';
 import { temporalService } from './services/temporal.ts';
+import { weatherSimService } from './services/weather-sim.ts';
 
-export const services: readonly LocalService[] = [temporalService, minioService, kafkaService, postgresService, icebergService, fileSourcesService];
+export const services: readonly LocalService[] = [temporalService, minioService, kafkaService, postgresService, icebergService, fileSourcesService, weatherSimService];
 
 
 function pick(names?: readonly string[]): LocalService[] {

@@ -37,7 +37,7 @@ export interface PublishSpec {
    * count (each attempt runs it again: a rolled-back attempt's work is gone).
    */
   readonly alongside?: (inserted: Promise<unknown>) => Promise<{ readonly moreRowsSql?: string; readonly expectedRecords?: number }>;
-  /** A query yielding (raw_key, line, reason, record) of the rejected records. */
+  /** A query yielding (raw_key, line, reason, record) of the rejected records; when given, they replace the ingestion's (source, ingestDay) earlier ones. */
   readonly rejectedSql?: string;
   /**
    * Records the inputs hold: rows + rejected must add up to it, or nothing is committed —
@@ -71,14 +71,45 @@ export interface PublishOptions {
   readonly beforeCommit?: (attempt: number) => Promise<void>;
 }
 
-export async function publishPartition(session: LakeSession, spec: PublishSpec, opts: PublishOptions = {}): Promise<PublishResult> {
+/**
+ * Runs `work` inside BEGIN … COMMIT and redoes the whole of it when the commit loses a
+ * race (409 from the catalog); any other failure rolls back and is thrown. `work` must
+ * be safe to run again: a rolled-back attempt leaves nothing behind in the lake.
+ */
+export async function inLakeTransaction<T>(
+  session: LakeSession,
+  label: string,
+  work: (attempt: number) => Promise<T>,
+  opts: PublishOptions = {},
+): Promise<T & { retries: number }> {
   const maxAttempts = opts.maxAttempts ?? 8;
-  const rawKey = spec.lineage.inputs.map((i) => i.key).join(',');
   for (let attempt = 1; ; attempt++) {
     try {
       // A table has no row order: DuckDB writes faster when it need not keep the input's.
       await session.run('SET preserve_insertion_order = false');
       await session.run('BEGIN');
+      const result = await work(attempt);
+      await opts.beforeCommit?.(attempt);
+      await session.run('COMMIT');
+      await session.run('RESET preserve_insertion_order');
+      return { ...result, retries: attempt - 1 };
+    } catch (err) {
+      await session.run('ROLLBACK').catch(() => undefined);
+      await session.run('RESET preserve_insertion_order').catch(() => undefined);
+      if (!isConflict(err)) throw err;
+      if (attempt >= maxAttempts) throw new CommitConflictError(`commit to ${label} lost ${attempt} races: ${(err as Error).message.split('\n')[0]}`);
+      // Jittered backoff so racing writers do not collide again in lockstep.
+      await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random()));
+    }
+  }
+}
+
+export async function publishPartition(session: LakeSession, spec: PublishSpec, opts: PublishOptions = {}): Promise<PublishResult> {
+  const rawKey = spec.lineage.inputs.map((i) => i.key).join(',');
+  return inLakeTransaction(
+    session,
+    qualified(spec.table),
+    async () => {
       await session.run(`DELETE FROM ${qualified(spec.table)} WHERE ${spec.replaceWhere}`);
       const insert = session.rows<{ Count: string }>(`INSERT INTO ${qualified(spec.table)} ${spec.rowsSql}`);
       const [inserting, extra] = await Promise.allSettled([insert, spec.alongside?.(insert)]);
@@ -91,9 +122,10 @@ export async function publishPartition(session: LakeSession, spec: PublishSpec, 
         rows += Number(more?.Count ?? 0);
       }
       const expectedRecords = extra.value?.expectedRecords ?? spec.expectedRecords;
-      await session.run(`DELETE FROM ${qualified(REJECTED_RECORDS)} WHERE source = ? AND ingest_day = CAST(? AS DATE)`, [spec.source, spec.ingestDay]);
       let rejected = 0;
       if (spec.rejectedSql) {
+        // The ingestion's rejected records are replaced with it.
+        await session.run(`DELETE FROM ${qualified(REJECTED_RECORDS)} WHERE source = ? AND ingest_day = CAST(? AS DATE)`, [spec.source, spec.ingestDay]);
         const [r] = await session.rows<{ Count: string }>(
           `INSERT INTO ${qualified(REJECTED_RECORDS)} SELECT ${sqlString(spec.source)}, DATE ${sqlString(spec.ingestDay)}, raw_key, line, reason, record FROM (${spec.rejectedSql})`,
         );
@@ -112,17 +144,8 @@ export async function publishPartition(session: LakeSession, spec: PublishSpec, 
         rows,
         rejected,
       ]);
-      await opts.beforeCommit?.(attempt);
-      await session.run('COMMIT');
-      await session.run('RESET preserve_insertion_order');
-      return { rows, rejected, retries: attempt - 1 };
-    } catch (err) {
-      await session.run('ROLLBACK').catch(() => undefined);
-      await session.run('RESET preserve_insertion_order').catch(() => undefined);
-      if (!isConflict(err)) throw err;
-      if (attempt >= maxAttempts) throw new CommitConflictError(`commit to ${qualified(spec.table)} lost ${attempt} races: ${(err as Error).message.split('\n')[0]}`);
-      // Jittered backoff so racing writers do not collide again in lockstep.
-      await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random()));
-    }
-  }
+      return { rows, rejected };
+    },
+    opts,
+  );
 }

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ObjectNotFoundError, type ObjectStore } from '../storage/object-store.ts';
 import { isDay } from '../time/days.ts';
@@ -26,6 +26,8 @@ export interface RawSidecar {
   fetchedAt: string;
   /** The name the source delivered it under; a changed re-delivery is stored under another key but keeps this. */
   fileName: string;
+  /** What the request asked for, when the bytes do not say (e.g. the region ids of a multi-location API answer, in order). */
+  context?: Record<string, unknown>;
 }
 
 /** One landed raw file: its key and what its sidecar says. */
@@ -50,10 +52,11 @@ export interface RawFileInput {
   /** Partition hour (0-23), for sources partitioned by hour. */
   hour?: number;
   fileName: string;
-  /** The already-downloaded file; it is read, never moved or removed. */
-  localPath: string;
+  /** The bytes: an already-downloaded file (read, never moved or removed) or an API answer in memory. */
+  content: { localPath: string } | { bytes: Buffer };
   origin: string;
   fetchedAt: string;
+  context?: Record<string, unknown>;
 }
 
 /** Bad partition coordinates or file name: retrying cannot fix it. */
@@ -73,9 +76,12 @@ const SUFFIX_HEX_CHARS = 12;
 // Sidecars are a few hundred bytes; this only stops a corrupt one from filling memory.
 const MAX_SIDECAR_BYTES = 64 * 1024;
 
-/** `raw/<source>/day=YYYY-MM-DD/`, or `…/hour=HH/` when `hour` is given; throws InvalidRawFileError on bad input. */
+/**
+ * `raw/<source>/day=YYYY-MM-DD/`, or `…/hour=HH/` when `hour` is given; a source may name a
+ * dataset of its own (`source_c/current`). Throws InvalidRawFileError on bad input.
+ */
 export function rawDayPrefix(source: string, day: string, hour?: number): string {
-  if (!/^[a-z0-9_]+$/.test(source)) throw new InvalidRawFileError(`source must match [a-z0-9_]+, got ${JSON.stringify(source)}`);
+  if (!/^[a-z0-9_]+(\/[a-z0-9_]+)?$/.test(source)) throw new InvalidRawFileError(`source must match [a-z0-9_]+ or <source>/<dataset>, got ${JSON.stringify(source)}`);
   if (!isDay(day)) throw new InvalidRawFileError(`day must be a calendar date YYYY-MM-DD, got ${JSON.stringify(day)}`);
   const dayPrefix = `raw/${source}/day=${day}/`;
   if (hour === undefined) return dayPrefix;
@@ -96,12 +102,20 @@ export async function writeRawFile(store: ObjectStore, input: RawFileInput): Pro
   if (Number.isNaN(Date.parse(input.fetchedAt))) {
     throw new InvalidRawFileError(`fetchedAt must be an ISO 8601 time, got ${JSON.stringify(input.fetchedAt)}`);
   }
-  const { sha256, size } = await digest(createReadStream(input.localPath));
-  const sidecar: RawSidecar = { origin: input.origin, sha256, size, fetchedAt: input.fetchedAt, fileName: input.fileName };
+  const open = (): Readable => ('localPath' in input.content ? createReadStream(input.content.localPath) : Readable.from([input.content.bytes]));
+  const { sha256, size } = await digest(open());
+  const sidecar: RawSidecar = {
+    origin: input.origin,
+    sha256,
+    size,
+    fetchedAt: input.fetchedAt,
+    fileName: input.fileName,
+    ...(input.context ? { context: input.context } : {}),
+  };
 
-  const primary = await landAt(store, prefix + input.fileName, input.localPath, sidecar);
+  const primary = await landAt(store, prefix + input.fileName, open, sidecar);
   if (primary.kind !== 'other-bytes') return primary.file;
-  const suffixed = await landAt(store, prefix + suffixedName(input.fileName, sha256), input.localPath, sidecar);
+  const suffixed = await landAt(store, prefix + suffixedName(input.fileName, sha256), open, sidecar);
   if (suffixed.kind !== 'other-bytes') return suffixed.file;
   throw new RawIntegrityError(
     `${prefix}${suffixedName(input.fileName, sha256)} holds bytes with sha256 ${suffixed.sha256}, not ${sha256} (a ${SUFFIX_HEX_CHARS}-hex prefix collision)`,
@@ -141,11 +155,11 @@ export function latestDeliveries(files: readonly StoredRawFile[]): StoredRawFile
 type Landing = { kind: 'landed'; file: RawFile } | { kind: 'other-bytes'; sha256: string };
 
 /** Creates `key` and its sidecar unless `key` already holds these bytes (then only finishes a missing sidecar). */
-async function landAt(store: ObjectStore, key: string, localPath: string, sidecar: RawSidecar): Promise<Landing> {
+async function landAt(store: ObjectStore, key: string, open: () => Readable, sidecar: RawSidecar): Promise<Landing> {
   // Checked first so a re-run does not upload the file again just to be refused.
   let created = false;
   if ((await store.head(key)) === undefined) {
-    ({ created } = await store.putIfAbsent(key, createReadStream(localPath), { contentLength: sidecar.size }));
+    ({ created } = await store.putIfAbsent(key, open(), { contentLength: sidecar.size }));
   }
   if (!created) {
     const existing = await readSidecar(store, key);
@@ -193,7 +207,7 @@ async function readSidecar(store: ObjectStore, key: string): Promise<RawSidecar 
 
 function parseSidecar(value: unknown, where: string): RawSidecar {
   const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  const { origin, sha256, size, fetchedAt, fileName } = v;
+  const { origin, sha256, size, fetchedAt, fileName, context } = v;
   if (
     typeof origin !== 'string' ||
     typeof sha256 !== 'string' ||
@@ -201,11 +215,12 @@ function parseSidecar(value: unknown, where: string): RawSidecar {
     typeof size !== 'number' ||
     !Number.isSafeInteger(size) ||
     typeof fetchedAt !== 'string' ||
-    typeof fileName !== 'string'
+    typeof fileName !== 'string' ||
+    (context !== undefined && (typeof context !== 'object' || context === null || Array.isArray(context)))
   ) {
     throw new RawIntegrityError(`${where} lacks one of origin, sha256, size, fetchedAt, fileName`);
   }
-  return { origin, sha256, size, fetchedAt, fileName };
+  return { origin, sha256, size, fetchedAt, fileName, ...(context ? { context: context as Record<string, unknown> } : {}) };
 }
 
 async function digest(stream: Readable): Promise<{ sha256: string; size: number }> {

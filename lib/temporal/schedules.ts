@@ -48,6 +48,20 @@ export const SCHEDULES: readonly ScheduleDecl[] = [
     catchupWindow: '28 days',
   },
   {
+    id: 'ingest-weather-hourly',
+    description: 'Source C: current weather and the 7-day forecast of every region, hourly at :05; daily and rolling datasets refreshed',
+    spec: { calendars: [{ minute: 5, hour: '*', comment: 'hourly at :05 UTC' }] },
+    workflowType: 'scheduledWeatherIngest',
+    args: [],
+    taskQueue: TASK_QUEUES.ingest,
+    workflowIdPrefix: 'scheduled:weather',
+    // "Current" conditions cannot be fetched for a past hour: a run more than an hour late
+    // is dropped rather than filed under the wrong hour. History gaps are what
+    // `lake backfill weather` (the archive endpoint) is for.
+    overlap: ScheduleOverlapPolicy.SKIP,
+    catchupWindow: '1 hour',
+  },
+  {
     id: 'maintain-lake-daily',
     description: 'Expire Iceberg snapshots older than the retention and remove orphan files',
     spec: { calendars: [{ hour: 3, minute: 30, comment: 'daily 03:30 UTC' }] },
