@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { temporal as proto } from '@temporalio/proto';
+import protos from '@temporalio/proto';
 import { loadConfig } from '../lib/config.ts';
 import { mapBounded } from '../lib/temporal/bounded.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
@@ -81,7 +81,10 @@ try {
   await mapBounded(
     years.flatMap((y) => regions.map((r) => ({ y, r }))),
     concurrency * 4,
-    async ({ y, r }) => void (bytes += (await client.archive({ latitude: r.latitude, longitude: r.longitude }, y.from, y.to)).body.length),
+    async ({ y, r }) => {
+      const answer = await client.archive({ latitude: r.latitude, longitude: r.longitude }, y.from, y.to);
+      bytes += Buffer.byteLength(answer.body);
+    },
   );
   const baseMs = performance.now() - t0;
   console.log(`baseline: ${years.length * regions.length} archive requests straight from the client in ${secs(baseMs)} s (${(bytes / 1e6).toFixed(0)} MB)`);
@@ -113,7 +116,7 @@ try {
   for await (const execution of temporal.client.workflow.list()) {
     runs++;
     const history = await temporal.client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
-    const size = proto.api.history.v1.History.encode(history).finish().length;
+    const size = protos.temporal.api.history.v1.History.encode(history).finish().length;
     if (size > largest.bytes) largest = { id: `${execution.workflowId} (${execution.type})`, events: history.events?.length ?? 0, bytes: size };
   }
   figures.push(

@@ -274,6 +274,38 @@ export const settings = {
     fallback: path.join(repoRoot, 'deploy', 'regions.json'),
     parse: (raw) => path.resolve(raw),
   },
+  marketApiUrl: {
+    env: 'MARKET_API_URL',
+    doc: 'Market (source D) REST endpoint of events, polled by the stream (default: the local simulator)',
+    fallback: (env) => `http://127.0.0.1:${env['MARKET_SIM_PORT'] || '8702'}/v1/events`,
+    parse: httpUrl,
+  },
+  marketSimPort: { env: 'MARKET_SIM_PORT', doc: 'Port of the local market API simulator (source D)', fallback: '8702', parse: port },
+  marketTopic: { env: 'MARKET_TOPIC', doc: 'Kafka topic of market events (key = region)', fallback: 'market.events', parse: text },
+  marketTopicPartitions: {
+    env: 'MARKET_TOPIC_PARTITIONS',
+    doc: 'Partitions of the market topic when the project creates it',
+    fallback: '3',
+    parse: positiveInt,
+  },
+  marketConsumerGroup: {
+    env: 'MARKET_CONSUMER_GROUP',
+    doc: 'Kafka consumer group of the raw-zone writer of market events',
+    fallback: 'tempolake-market-raw',
+    parse: text,
+  },
+  marketFileMaxEvents: {
+    env: 'MARKET_FILE_MAX_EVENTS',
+    doc: 'Raw file of market events is closed at this many events (per partition and hour)',
+    fallback: '10000',
+    parse: positiveInt,
+  },
+  marketFileMaxMs: {
+    env: 'MARKET_FILE_MAX_MS',
+    doc: 'Raw file of market events is closed this long after its first event arrived (ms)',
+    fallback: '10000',
+    parse: positiveInt,
+  },
   duckdbMemoryLimit: {
     env: 'DUCKDB_MEMORY_LIMIT',
     doc: 'Memory limit of the in-process DuckDB per activity (it spills to disk above it)',
