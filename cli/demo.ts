@@ -19,7 +19,11 @@ import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts'
 import { smokeWorkflow } from '../workflows/smoke.ts';
 import { backfillWeather, ingestWeatherHour, weatherBackfillWorkflowId, weatherHourWorkflowId } from '../workflows/weather.ts';
 import { hourOf } from '../lib/time/hours.ts';
-import { createWorkerDeps } from '../workers/deps.ts';
+import { createWorkerDeps, type WorkerDeps } from '../workers/deps.ts';
+import type { Client } from '@temporalio/client';
+import { createMarketRawWriter } from '../lib/market/raw-writer.ts';
+import { ensureMarketTopic } from '../lib/market/topic.ts';
+import { compactMarket, compactMarketWorkflowId, marketStream } from '../workflows/market.ts';
 import { createWorkers, runWorkersUntil } from '../workers/worker.ts';
 import { simulateFiles } from './simulate.ts';
 
@@ -83,6 +87,8 @@ export async function demoCommand(config: Config): Promise<number> {
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       });
       console.log(`✓ ${hist.hours} region-hours in ${hist.succeeded} yearly commits; ${hist.rollingRows ?? 0} rolling-average rows`);
+
+      await marketDemo(config, deps, client);
     };
     await runWorkersUntil(workers, job());
   } finally {
@@ -107,6 +113,10 @@ export async function demoCommand(config: Config): Promise<number> {
       (SELECT count(*) FROM lake.operational.weather_daily) AS daily, (SELECT count(*) FROM lake.operational.weather_rolling) AS rolling`);
     console.log(`  curated.weather_observed ${weather?.obs} region-hours, curated.weather_forecast ${weather?.fc} rows`);
     console.log(`  operational.weather_daily ${weather?.daily} rows, operational.weather_rolling ${weather?.rolling} rows (7/30-day averages)`);
+    const [market] = await session.rows<{ events: string; daily: string; regions: string }>(`SELECT
+      (SELECT count(*) FROM lake.curated.market_events) AS events, (SELECT count(*) FROM lake.operational.market_daily) AS daily,
+      (SELECT count(*) FROM lake.operational.regions) AS regions`);
+    console.log(`  curated.market_events ${market?.events} events, operational.market_daily ${market?.daily} rows, operational.regions ${market?.regions} regions`);
   } finally {
     session.close();
   }
@@ -114,4 +124,58 @@ export async function demoCommand(config: Config): Promise<number> {
   console.log(`Backfill run: ${ui(backfillWorkflowId('source_a', FROM, TO))}`);
   console.log('Servers keep running for the UI; stop them with: npx lake infra down');
   return 0;
+}
+
+/**
+ * Source D: the market simulator has been emitting events since `infra up`; the stream
+ * workflow produces what is there to Kafka, the consumer (in this process here; `lake
+ * consume market` in production) lands it in raw hours, and compaction curates them.
+ */
+async function marketDemo(config: Config, deps: WorkerDeps, client: Client): Promise<void> {
+  const api = new URL(config.marketApiUrl);
+  const info = (await (await fetch(`${api.origin}/__sim/config`)).json()) as { available: number; start: string; rate: number };
+  const events = Math.max(1, Math.min(info.available, 5_000));
+  console.log(`\nMarket (source D): ${events} events from the simulator → Kafka ${config.marketTopic} → raw hours → curated`);
+  await ensureMarketTopic(deps.kafka, config);
+  const writer = createMarketRawWriter({ kafka: deps.kafka, store: deps.store, topic: config.marketTopic, groupId: config.marketConsumerGroup, maxEvents: config.marketFileMaxEvents, maxMs: 1000 });
+  await writer.start();
+  const hours = new Set<string>();
+  try {
+    const stream = await client.workflow.execute(marketStream, {
+      taskQueue: TASK_QUEUES.ingest,
+      workflowId: 'stream:market:demo',
+      args: [{ stopAfterEvents: events, sliceMs: 2000 }],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    });
+    console.log(`✓ stream: ${stream.produced} events produced (cursor ${stream.cursor}), ${stream.duplicates} endpoint repeats dropped`);
+    // The consumer has caught up when every partition's committed offset is its end.
+    const admin = deps.kafka.admin();
+    await admin.connect();
+    try {
+      for (let i = 0; i < 300; i++) {
+        const ends = await admin.fetchTopicOffsets(config.marketTopic);
+        const [group] = await admin.fetchOffsets({ groupId: config.marketConsumerGroup, topics: [config.marketTopic] });
+        const behind = ends.some((e) => Number(group?.partitions.find((p) => p.partition === e.partition)?.offset ?? -1) < Number(e.high));
+        if (!behind) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  } finally {
+    await writer.stop();
+  }
+  // The hours the produced events fall in: seq 1 at the stream's start, `rate` a second.
+  const first = Date.parse(info.start);
+  const last = first + ((events - 1) * 1000) / Math.max(info.rate, 1e-9);
+  for (let t = first; t <= last + 3_600_000; t += 3_600_000) hours.add(hourOf(new Date(Math.min(t, last))));
+  const recent = [...hours].sort();
+  const compacted = await client.workflow.execute(compactMarket, {
+    taskQueue: TASK_QUEUES.process,
+    workflowId: compactMarketWorkflowId(recent[recent.length - 1] ?? 'none'),
+    args: [{ hours: recent }],
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+  });
+  const rows = compacted.hours.reduce((n, h) => n + h.rows, 0);
+  console.log(`✓ ${writer.stats().files} raw files (${writer.stats().rejected} malformed events to _rejected/); ${rows} events curated over ${recent.length} hours; market_daily ${compacted.dailyRows} rows`);
 }

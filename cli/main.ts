@@ -16,8 +16,10 @@ const USAGE = `usage: lake <command>
                                    re-ingest a range of days, with a progress bar
   backfill weather --from D1 --to D2 [--regions r01,r02] [--concurrency N]
                                    hourly weather history from the archive endpoint
+  consume market                   source D's Kafka topic into the raw zone until Ctrl-C (exactly once)
   simulate files --source a|b --from D1 [--to D2] [--records N]
                                    write simulator files for sources A/B (served over FTP/HTTP)
+  stream start|stop|status         the market (source D) producer: endpoint → Kafka
   schedules apply|list|pause|unpause|trigger|backfill|delete
                                    the Temporal schedules declared in lib/temporal/schedules.ts
   config                           print every setting, its variable and value
@@ -54,9 +56,17 @@ export async function main(argv: string[]): Promise<number> {
         const { backfillCommand } = await import('./ingest.ts');
         return await backfillCommand(config, rest);
       }
+      case 'consume': {
+        const { consumeCommand } = await import('./consume.ts');
+        return await consumeCommand(config, rest);
+      }
       case 'simulate': {
         const { simulateCommand } = await import('./simulate.ts');
         return await simulateCommand(config, rest);
+      }
+      case 'stream': {
+        const { streamCommand } = await import('./stream.ts');
+        return await streamCommand(config, rest);
       }
       case 'schedules': {
         const { schedulesCommand } = await import('./schedules.ts');

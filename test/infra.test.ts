@@ -15,7 +15,7 @@ describe('infra', () => {
     const statuses = await infraStatus(config);
     assert.deepEqual(
       statuses.map((s) => [s.name, s.running]),
-      [['temporal', true], ['minio', true], ['kafka', true], ['postgres', true], ['iceberg', true], ['sources', true], ['weather', true]],
+      [['temporal', true], ['minio', true], ['kafka', true], ['postgres', true], ['iceberg', true], ['sources', true], ['weather', true], ['market', true]],
     );
     assert.ok(statuses.find((s) => s.name === 'temporal')?.notes.some((n) => n.includes(`:${config.temporalUiPort}/`)));
   });

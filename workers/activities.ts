@@ -2,6 +2,7 @@
 import { createCurateActivities } from '../activities/curate.ts';
 import { createFileIngestActivities } from '../activities/file-ingest.ts';
 import { createMaintenanceActivities } from '../activities/maintenance.ts';
+import { createMarketActivities } from '../activities/market.ts';
 import { createSmokeActivities } from '../activities/smoke.ts';
 import { createWeatherActivities } from '../activities/weather.ts';
 import type { WorkerDeps } from './deps.ts';
@@ -12,6 +13,7 @@ export function createActivities(deps: WorkerDeps) {
     ...createFileIngestActivities({ config: deps.config, store: deps.store }),
     ...createCurateActivities({ config: deps.config, store: deps.store }),
     ...createMaintenanceActivities({ config: deps.config }),
+    ...createMarketActivities({ config: deps.config, store: deps.store, kafka: deps.kafka }),
     ...createWeatherActivities({ config: deps.config, store: deps.store, weather: deps.weather }),
   };
 }

@@ -5,3 +5,4 @@ export * from './scheduled.ts';
 export * from './backfill.ts';
 export * from './maintenance.ts';
 export * from './weather.ts';
+export * from './market.ts';

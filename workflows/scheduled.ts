@@ -10,6 +10,7 @@ import { dayOf } from '../lib/time/days.ts';
 import { ingestFileSource, ingestWorkflowId, type IngestFileSourceResult } from './file-ingest.ts';
 import { hourOf } from '../lib/time/hours.ts';
 import { ingestWeatherHour, weatherHourWorkflowId, type WeatherHourResult } from './weather.ts';
+import { compactMarket, compactMarketWorkflowId, hoursToCompact, type CompactMarketResult } from './market.ts';
 
 export async function scheduledFileIngest(input: { source: string }): Promise<IngestFileSourceResult> {
   const info = workflowInfo();
@@ -31,5 +32,17 @@ export async function scheduledWeatherIngest(): Promise<WeatherHourResult> {
     workflowId: weatherHourWorkflowId(hour),
     taskQueue: TASK_QUEUES.ingest,
     args: [{ hour }],
+  });
+}
+
+/** Source D, hourly: compacts the two hours before the one it was due in. */
+export async function scheduledMarketCompaction(): Promise<CompactMarketResult> {
+  const info = workflowInfo();
+  const due = hourOf(info.typedSearchAttributes.get(SCHEDULED_START_TIME) ?? info.startTime);
+  const hours = hoursToCompact(due);
+  return executeChild(compactMarket, {
+    workflowId: compactMarketWorkflowId(hours[hours.length - 1] as string),
+    taskQueue: TASK_QUEUES.process,
+    args: [{ hours }],
   });
 }

@@ -4,12 +4,13 @@ import type { InfraContext, LocalService, Progress, ServiceStatus } from './serv
 import { fileSourcesService } from './services/file-sources.ts';
 import { icebergService } from './services/iceberg.ts';
 import { kafkaService } from './services/kafka.ts';
+import { marketSimService } from './services/market-sim.ts';
 import { minioService } from './services/minio.ts';
 import { postgresService } from './services/postgres.ts';
 import { temporalService } from './services/temporal.ts';
 import { weatherSimService } from './services/weather-sim.ts';
 
-export const services: readonly LocalService[] = [temporalService, minioService, kafkaService, postgresService, icebergService, fileSourcesService, weatherSimService];
+export const services: readonly LocalService[] = [temporalService, minioService, kafkaService, postgresService, icebergService, fileSourcesService, weatherSimService, marketSimService];
 
 
 function pick(names?: readonly string[]): LocalService[] {

@@ -62,6 +62,18 @@ export const SCHEDULES: readonly ScheduleDecl[] = [
     catchupWindow: '1 hour',
   },
   {
+    id: 'compact-market-hourly',
+    description: 'Source D: compact the two previous hours of raw market events into curated.market_events; refresh market_daily',
+    spec: { calendars: [{ minute: 10, hour: '*', comment: 'hourly at :10 UTC' }] },
+    workflowType: 'scheduledMarketCompaction',
+    args: [],
+    taskQueue: TASK_QUEUES.process,
+    workflowIdPrefix: 'scheduled:market',
+    // Compactions of the same hours must not race; a late one still does its hours right.
+    overlap: ScheduleOverlapPolicy.SKIP,
+    catchupWindow: '1 day',
+  },
+  {
     id: 'maintain-lake-daily',
     description: 'Expire Iceberg snapshots older than the retention and remove orphan files',
     spec: { calendars: [{ hour: 3, minute: 30, comment: 'daily 03:30 UTC' }] },

@@ -51,3 +51,8 @@ export function hoursInDays(from: string, to: string): number {
   const ms = Date.parse(`${assertDay(to)}T00:00:00Z`) - Date.parse(`${assertDay(from)}T00:00:00Z`);
   return (ms / 86_400_000 + 1) * 24;
 }
+
+/** `2026-11-25T00` + (-1) → `2026-11-24T23`. */
+export function addHours(hour: string, n: number): string {
+  return hourOf(new Date(Date.parse(hourStartIso(hour)) + n * 3_600_000));
+}
