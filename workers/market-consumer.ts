@@ -96,6 +96,7 @@ export async function runMarketConsumer(config: Config, opts: MarketConsumerOpti
       logLag(admin, topic, groupId, log).catch((err) => log(`market: lag unknown: ${(err as Error).message}`));
     }, opts.lagEveryMs ?? 30_000);
     const reason = await Promise.race([stopRequested, writer.done.then(() => 'stopped')]);
+    clearInterval(lagTimer);
     log(`market: ${reason}: closing open files and committing`);
     await writer.stop();
     const s = writer.stats();

@@ -36,6 +36,9 @@
  *     commit) leaves C where it was and only leftovers named C or above, so the
  *     replay restores the invariant. When a run stops, C is the end of the topic and
  *     no leftover can remain.
+ *   - Not covered: records that retention deleted between a crash and its replay are
+ *     not fetched again, so a leftover named by one of them stays. Downstream
+ *     compaction dedupes by (partition, offset) anyway.
  *
  * Rebalances. kafkajs rejoins the group only between batches, and after a rejoin it
  * fetches every assigned partition again from its committed offset. So when the group
@@ -179,6 +182,7 @@ export function createMarketRawWriter(opts: MarketRawWriterOptions): MarketRawWr
   let consumer: Consumer | undefined;
   let generation: Generation = { assigned: new Set(), open: new Map(), fenced: true };
   let stopping = false;
+  let disconnected = false;
   let timer: NodeJS.Timeout | undefined;
   let writeBackoffMs = 0;
   let settle!: { resolve: () => void; reject: (err: unknown) => void };
@@ -365,12 +369,22 @@ export function createMarketRawWriter(opts: MarketRawWriterOptions): MarketRawWr
       const c = kafka.consumer({
         groupId,
         sessionTimeout: opts.sessionTimeout ?? 30_000,
-        retry: opts.retry ?? DEFAULT_RETRY,
+        retry: {
+          ...(opts.retry ?? DEFAULT_RETRY),
+          // kafkajs restarts a crashed consumer on a timer, also when the crash came from
+          // disconnect() racing a rejoin: a stopped writer must stay stopped.
+          restartOnFailure: async (err) => !stopping && (opts.retry?.restartOnFailure ? opts.retry.restartOnFailure(err) : true),
+        },
         // The topic is created on purpose (ensureMarketTopic), never by a typo.
         allowAutoTopicCreation: false,
       });
       consumer = c;
       c.on(c.events.GROUP_JOIN, (e) => {
+        if (disconnected) {
+          // A rejoin that was under way when stop() disconnected finished anyway: leave again.
+          c.disconnect().catch((err) => onError(err, 'disconnecting after a late rejoin'));
+          return;
+        }
         counters.joins++;
         // kafkajs fetches every assigned partition again from its committed offset: drop what is open.
         generation = { assigned: new Set(e.payload.memberAssignment[topic] ?? []), open: new Map(), fenced: false };
@@ -413,6 +427,7 @@ export function createMarketRawWriter(opts: MarketRawWriterOptions): MarketRawWr
           });
         }
         await consumer.disconnect();
+        disconnected = true;
         settle.resolve();
       } catch (err) {
         settle.reject(err);
