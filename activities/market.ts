@@ -16,6 +16,8 @@ export interface MarketDeps {
   readonly config: Config;
   readonly store: ObjectStore;
   readonly kafka: Kafka;
+  /** The worker's idempotent producer (owned, and closed, by the worker's deps). */
+  readonly producer: () => Promise<Producer>;
 }
 
 export interface MarketRun {
@@ -24,19 +26,15 @@ export interface MarketRun {
 }
 
 export function createMarketActivities(deps: MarketDeps) {
-  // One idempotent producer per worker process: its sequence numbers let the broker drop
-  // the resends of a retried send instead of storing them twice.
-  let producer: Promise<Producer> | undefined;
-  const connected = (): Promise<Producer> =>
-    (producer ??= (async () => {
-      await ensureMarketTopic(deps.kafka, deps.config);
-      const p = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await p.connect();
-      return p;
-    })().catch((err: unknown) => {
-      producer = undefined;
+  let topicReady: Promise<unknown> | undefined;
+  const connected = async (): Promise<Producer> => {
+    topicReady ??= ensureMarketTopic(deps.kafka, deps.config).catch((err: unknown) => {
+      topicReady = undefined;
       throw err;
-    }));
+    });
+    await topicReady;
+    return deps.producer();
+  };
 
   return {
     /**

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Kafka } from 'kafkajs';
 import { createKafka } from '../lib/clients/kafka.ts';
 import { createS3Client } from '../lib/clients/s3.ts';
@@ -40,6 +41,7 @@ describe('market (source D) end to end', () => {
   let temporal: TemporalTestServer;
   let kafka: Kafka;
   let store: ObjectStore;
+  let s3: S3Client;
   const children: ChildProcess[] = [];
 
   before(async () => {
@@ -59,13 +61,15 @@ describe('market (source D) end to end', () => {
     };
     config = loadConfig({ ...process.env, ...env });
     kafka = createKafka(config, 'market-e2e-test');
-    store = createLakeStore(config, createS3Client(config));
+    s3 = createS3Client(config);
+    store = createLakeStore(config, s3);
     temporal = await startTemporalTestServer(config);
   });
   after(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await temporal?.teardown();
     await sim?.close();
+    s3?.destroy();
     await lake?.stop();
   });
 

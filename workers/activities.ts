@@ -13,7 +13,7 @@ export function createActivities(deps: WorkerDeps) {
     ...createFileIngestActivities({ config: deps.config, store: deps.store }),
     ...createCurateActivities({ config: deps.config, store: deps.store }),
     ...createMaintenanceActivities({ config: deps.config }),
-    ...createMarketActivities({ config: deps.config, store: deps.store, kafka: deps.kafka }),
+    ...createMarketActivities({ config: deps.config, store: deps.store, kafka: deps.kafka, producer: () => deps.kafkaProducer() }),
     ...createWeatherActivities({ config: deps.config, store: deps.store, weather: deps.weather }),
   };
 }

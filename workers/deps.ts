@@ -1,7 +1,7 @@
 /** The real clients a worker process wires into the activity factories. */
 import { Context } from '@temporalio/activity';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Kafka } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Config } from '../lib/config.ts';
 import { createKafka } from '../lib/clients/kafka.ts';
@@ -15,6 +15,8 @@ export interface WorkerDeps {
   readonly config: Config;
   readonly s3: S3Client;
   readonly kafka: Kafka;
+  /** One idempotent producer per worker process, connected on first use, closed with the deps. */
+  kafkaProducer(): Promise<Producer>;
   readonly pg: pg.Pool;
   /** Raw zone storage (local folder or S3, by LAKE_STORAGE). */
   readonly store: ObjectStore;
@@ -26,10 +28,24 @@ export interface WorkerDeps {
 export function createWorkerDeps(config: Config): WorkerDeps {
   const s3 = createS3Client(config);
   const pool = createPostgresPool(config);
+  const kafka = createKafka(config, 'tempolake-worker');
+  let producer: Promise<Producer> | undefined;
   return {
     config,
     s3,
-    kafka: createKafka(config, 'tempolake-worker'),
+    kafka,
+    kafkaProducer() {
+      // Idempotent: the broker drops the resends of a retried send instead of storing them twice.
+      producer ??= (async () => {
+        const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+        await p.connect();
+        return p;
+      })().catch((err: unknown) => {
+        producer = undefined;
+        throw err;
+      });
+      return producer;
+    },
     pg: pool,
     store: createLakeStore(config, s3),
     weather: createWeatherClient({
@@ -44,6 +60,8 @@ export function createWorkerDeps(config: Config): WorkerDeps {
       onRetry: (e) => heartbeatIfInActivity({ retrying: e.reason, attempt: e.attempt, waitMs: e.waitMs }),
     }),
     async close() {
+      // An open producer connection would keep the worker process alive after it stops.
+      await producer?.then((p) => p.disconnect()).catch(() => undefined);
       s3.destroy();
       await pool.end();
     },
