@@ -67,6 +67,21 @@ async function waitCaughtUp(kafka: Kafka, topic: string, groupId: string, atLeas
   }
 }
 
+async function waitForMembers(kafka: Kafka, groupId: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (let i = 0; i < 600; i++) {
+      const { groups } = await admin.describeGroups([groupId]);
+      if (groups[0]?.state === 'Stable' && groups[0].members.length > 0) return;
+      await sleep(100);
+    }
+    throw new Error(`consumer group ${groupId} never became stable`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 const base = loadConfig();
 console.log(`${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; starting the local servers that are not running…`);
 await infraUp(base, () => undefined);
@@ -125,6 +140,9 @@ try {
     MARKET_API_URL: `${sim.url}/v1/events`,
     MARKET_TOPIC: topic,
     MARKET_CONSUMER_GROUP: groupId,
+    // The last file of the run closes this long after its first event: kept short so the
+    // figure measures throughput, not the wait for one idle file.
+    MARKET_FILE_MAX_MS: '1000',
   };
   const config: Config = loadConfig({ ...process.env, ...env });
   await ensureMarketTopic(kafka, config);
@@ -132,6 +150,8 @@ try {
   const consumerProcess = spawn(process.execPath, [path.join(REPO, 'bin', 'lake.js'), 'consume', 'market'], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(consumerProcess);
   try {
+    // The clock starts once the consumer process has joined its group (start-up is not throughput).
+    await waitForMembers(kafka, groupId);
     t = performance.now();
     const status = await temporal.withWorker(async (taskQueue) => {
       const s = await temporal.client.workflow.execute(marketStream, { taskQueue, workflowId: `stream:market:bench`, args: [{ sliceMs: 5000, pageSize: 5000, stopAfterEvents: EVENTS }] });
@@ -149,11 +169,12 @@ try {
     const steady = await startMarketSimulator({ rate: STEADY_RATE, seed: 'steady', malformedRate: 0.01 });
     const steadyTopic = `bench.steady.${randomUUID().slice(0, 8)}`;
     const steadyGroup = `bench-steady-${randomUUID().slice(0, 8)}`;
-    const steadyEnv = { ...env, MARKET_API_URL: `${steady.url}/v1/events`, MARKET_TOPIC: steadyTopic, MARKET_CONSUMER_GROUP: steadyGroup };
+    const steadyEnv = { ...env, MARKET_API_URL: `${steady.url}/v1/events`, MARKET_TOPIC: steadyTopic, MARKET_CONSUMER_GROUP: steadyGroup, MARKET_FILE_MAX_MS: String(base.marketFileMaxMs) };
     const steadyConfig = loadConfig({ ...process.env, ...steadyEnv });
     await ensureMarketTopic(kafka, steadyConfig);
     const steadyConsumer = spawn(process.execPath, [path.join(REPO, 'bin', 'lake.js'), 'consume', 'market'], { cwd: REPO, env: { ...process.env, ...steadyEnv }, stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(steadyConsumer);
+    await waitForMembers(kafka, steadyGroup);
     const steadyTemporal = await startTemporalTestServer(steadyConfig);
     try {
       const lags: number[] = [];
