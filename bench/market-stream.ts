@@ -91,7 +91,10 @@ const children: ChildProcess[] = [];
 try {
   const kafka = createKafka(base, 'bench-market');
   const model = { seed: 'bench', malformedRate: 0.01 };
-  const t0ms = Date.parse('2026-11-25T12:00:00Z');
+  // Events stamped just before now, as a live stream's are: the consumer files a malformed
+  // record under its Kafka (produce-time) hour, so synthetic timestamps hours away from the
+  // clock would cut a file at every malformed event.
+  const t0ms = Date.now() - 120_000;
 
   // ---- 1. Ceiling: the same events, produced and consumed with kafkajs alone.
   const rawTopic = `bench.raw.${randomUUID().slice(0, 8)}`;
@@ -128,7 +131,7 @@ try {
   );
 
   // ---- 2. Ours: simulator → stream workflow → Kafka → consumer process → raw files.
-  const sim = await startMarketSimulator({ rate: 1_000_000, total: EVENTS, start: new Date(t0ms), now: () => new Date(t0ms + 3_600_000), seed: model.seed, malformedRate: model.malformedRate });
+  const sim = await startMarketSimulator({ rate: 1_000_000, total: EVENTS, start: new Date(t0ms), seed: model.seed, malformedRate: model.malformedRate });
   const topic = `bench.market.${randomUUID().slice(0, 8)}`;
   const groupId = `bench-${randomUUID().slice(0, 8)}`;
   const env = {
