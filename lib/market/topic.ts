@@ -4,7 +4,8 @@
  * files run side by side each hour, and an auto-created topic gets whatever
  * `num.partitions` the broker happens to have.
  */
-import type { Kafka } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Admin, Kafka } from 'kafkajs';
 import type { Config } from '../config.ts';
 
 export interface MarketTopic {
@@ -31,10 +32,26 @@ export async function ensureMarketTopic(kafka: Kafka, config: Pick<Config, 'mark
       topics: [{ topic, numPartitions: config.marketTopicPartitions }],
       waitForLeaders: true,
     });
-    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-    const partitions = metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+    const partitions = await partitionCount(admin, topic);
     return { topic, partitions, created };
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * The topic's partition count. Right after a creation the broker may still answer
+ * UNKNOWN_TOPIC_OR_PARTITION for a moment (seen on a freshly started broker): asked again.
+ */
+async function partitionCount(admin: Admin, topic: string): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+      return metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+    } catch (err) {
+      const unknown = (err as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition/.test(String((err as Error).message));
+      if (!unknown || attempt >= 40) throw err;
+      await sleep(250);
+    }
   }
 }
