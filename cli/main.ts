@@ -22,6 +22,8 @@ const USAGE = `usage: lake <command>
   stream start|stop|status         the market (source D) producer: endpoint → Kafka
   schedules apply|list|pause|unpause|trigger|backfill|delete
                                    the Temporal schedules declared in lib/temporal/schedules.ts
+  load [--from D1 --to D2] [--tables t1,t2]
+                                   load the warehouse from the lake's operational tables
   config                           print every setting, its variable and value
 `;
 
@@ -67,6 +69,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'stream': {
         const { streamCommand } = await import('./stream.ts');
         return await streamCommand(config, rest);
+      }
+      case 'load': {
+        const { loadCommand } = await import('./warehouse.ts');
+        return await loadCommand(config, rest);
       }
       case 'schedules': {
         const { schedulesCommand } = await import('./schedules.ts');

@@ -306,6 +306,49 @@ export const settings = {
     fallback: '10000',
     parse: positiveInt,
   },
+  warehouse: {
+    env: 'WAREHOUSE',
+    doc: 'Warehouse the loads and the API use: postgres (local default, POSTGRES_*) or redshift (REDSHIFT_*, through the Data API)',
+    fallback: 'postgres',
+    parse: (raw, name) => {
+      if (raw !== 'postgres' && raw !== 'redshift') throw new ConfigError(`${name} must be postgres or redshift, got "${raw}"`);
+      return raw;
+    },
+  },
+  redshiftRegion: { env: 'REDSHIFT_REGION', doc: 'AWS region of the Redshift cluster or workgroup', fallback: (env) => env['S3_REGION'] || 'us-east-1', parse: text },
+  redshiftDataEndpoint: {
+    env: 'REDSHIFT_DATA_ENDPOINT',
+    doc: 'Redshift Data API endpoint override (empty: the regional AWS endpoint; tests point it at a fake)',
+    fallback: '',
+    parse: (raw, name) => (raw === '' ? '' : httpUrl(raw, name).toString()),
+  },
+  redshiftClusterId: { env: 'REDSHIFT_CLUSTER_ID', doc: 'Provisioned Redshift cluster identifier (or set REDSHIFT_WORKGROUP)', fallback: '', parse: text },
+  redshiftWorkgroup: { env: 'REDSHIFT_WORKGROUP', doc: 'Redshift Serverless workgroup name (or set REDSHIFT_CLUSTER_ID)', fallback: '', parse: text },
+  redshiftDatabase: { env: 'REDSHIFT_DATABASE', doc: 'Redshift database', fallback: 'dev', parse: text },
+  redshiftDbUser: { env: 'REDSHIFT_DB_USER', doc: 'Database user for temporary credentials (provisioned clusters; or REDSHIFT_SECRET_ARN)', fallback: '', parse: text },
+  redshiftSecretArn: { env: 'REDSHIFT_SECRET_ARN', doc: 'Secrets Manager ARN of the database credentials', fallback: '', parse: text },
+  redshiftIamRole: {
+    env: 'REDSHIFT_IAM_ROLE',
+    doc: 'IAM role ARN Redshift assumes to read the Glue Data Catalog and the lake bucket (external schemas)',
+    fallback: '',
+    parse: text,
+  },
+  redshiftGlueDatabasePrefix: {
+    env: 'REDSHIFT_GLUE_DATABASE_PREFIX',
+    doc: 'Prefix of the Glue databases holding the lake namespaces (Glue database = prefix + curated/operational)',
+    fallback: '',
+    parse: text,
+  },
+  apiHost: { env: 'API_HOST', doc: 'Interface the REST API binds', fallback: '127.0.0.1', parse: text },
+  apiPort: { env: 'API_PORT', doc: 'Port of the REST API', fallback: '8080', parse: port },
+  apiRateLimitPerMinute: {
+    env: 'API_RATE_LIMIT_PER_MINUTE',
+    doc: 'Requests per minute allowed per API key (429 above it)',
+    fallback: '600',
+    parse: positiveInt,
+  },
+  apiBodyLimit: { env: 'API_BODY_LIMIT', doc: 'Largest JSON request body the API accepts (413 above it)', fallback: '100kb', parse: text },
+  apiPageSize: { env: 'API_PAGE_SIZE', doc: 'Default rows per page of the paged JSON endpoints (limit= may ask up to 10000)', fallback: '1000', parse: positiveInt },
   duckdbMemoryLimit: {
     env: 'DUCKDB_MEMORY_LIMIT',
     doc: 'Memory limit of the in-process DuckDB per activity (it spills to disk above it)',

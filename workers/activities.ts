@@ -4,7 +4,9 @@ import { createFileIngestActivities } from '../activities/file-ingest.ts';
 import { createMaintenanceActivities } from '../activities/maintenance.ts';
 import { createMarketActivities } from '../activities/market.ts';
 import { createSmokeActivities } from '../activities/smoke.ts';
+import { createWarehouseActivities } from '../activities/warehouse.ts';
 import { createWeatherActivities } from '../activities/weather.ts';
+import { openLakeSession } from '../lib/lake/session.ts';
 import type { WorkerDeps } from './deps.ts';
 
 export function createActivities(deps: WorkerDeps) {
@@ -15,5 +17,6 @@ export function createActivities(deps: WorkerDeps) {
     ...createMaintenanceActivities({ config: deps.config }),
     ...createMarketActivities({ config: deps.config, store: deps.store, kafka: deps.kafka, producer: () => deps.kafkaProducer() }),
     ...createWeatherActivities({ config: deps.config, store: deps.store, weather: deps.weather }),
+    ...createWarehouseActivities({ warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
   };
 }

@@ -9,6 +9,9 @@ import { createPostgresPool } from '../lib/clients/postgres.ts';
 import { createS3Client } from '../lib/clients/s3.ts';
 import { createLakeStore } from '../lib/lake/store.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
+import { openLakeSession } from '../lib/lake/session.ts';
+import { createWarehouse } from '../lib/warehouse/index.ts';
+import type { Warehouse } from '../lib/warehouse/warehouse.ts';
 import { createWeatherClient, type WeatherClient } from '../lib/weather/open-meteo.ts';
 
 export interface WorkerDeps {
@@ -22,6 +25,8 @@ export interface WorkerDeps {
   readonly store: ObjectStore;
   /** Source C's API client, one per worker process so its rate cap covers every activity. */
   readonly weather: WeatherClient;
+  /** The configured warehouse (PostgreSQL or Redshift), created on first use. */
+  warehouse(): Warehouse;
   close(): Promise<void>;
 }
 
@@ -30,6 +35,7 @@ export function createWorkerDeps(config: Config): WorkerDeps {
   const pool = createPostgresPool(config);
   const kafka = createKafka(config, 'tempolake-worker');
   let producer: Promise<Producer> | undefined;
+  let warehouse: Warehouse | undefined;
   return {
     config,
     s3,
@@ -59,7 +65,12 @@ export function createWorkerDeps(config: Config): WorkerDeps {
       maxBackoffMs: 20_000,
       onRetry: (e) => heartbeatIfInActivity({ retrying: e.reason, attempt: e.attempt, waitMs: e.waitMs }),
     }),
+    warehouse() {
+      warehouse ??= lazyWarehouse(config, pool);
+      return warehouse;
+    },
     async close() {
+      await warehouse?.close();
       // An open producer connection would keep the worker process alive after it stops.
       await producer?.then((p) => p.disconnect()).catch(() => undefined);
       s3.destroy();
@@ -74,4 +85,15 @@ function heartbeatIfInActivity(details: unknown): void {
   } catch {
     // Not inside an activity: nobody to tell.
   }
+}
+
+/** createWarehouse is async (Redshift's client loads on demand); the activities get a synchronous handle that waits for it. */
+function lazyWarehouse(config: Config, pool: pg.Pool): Warehouse {
+  const ready = createWarehouse(config, { pool, openLake: () => openLakeSession(config) });
+  return {
+    dialect: config.warehouse,
+    ensureSchema: async () => (await ready).ensureSchema(),
+    load: async (request) => (await ready).load(request),
+    close: async () => (await ready.catch(() => undefined))?.close(),
+  };
 }

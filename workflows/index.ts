@@ -6,3 +6,4 @@ export * from './backfill.ts';
 export * from './maintenance.ts';
 export * from './weather.ts';
 export * from './market.ts';
+export * from './warehouse.ts';

@@ -14,6 +14,8 @@ import type { MarketActivities, MarketRun } from '../activities/market.ts';
 import type { CompactedHour } from '../lib/market/compact.ts';
 import type { PollProgress } from '../lib/market/poller.ts';
 import { DATASET, PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
+import { MARKET_LOAD_TABLES } from '../lib/warehouse/table-names.ts';
+import { startWarehouseLoad } from './warehouse.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
 import { addHours, assertHour, dayOfHour } from '../lib/time/hours.ts';
 
@@ -115,7 +117,9 @@ export async function compactMarket(input: { hours: readonly string[] }): Promis
   const done: CompactedHour[] = [];
   for (const hour of hours) done.push(await lake.compactMarketHour({ day: dayOfHour(hour), hour: Number(hour.slice(11, 13)), run }));
   upsertSearchAttributes([{ key: ZONE, value: 'operational' }]);
-  const daily = await lake.refreshMarketDaily({ from: dayOfHour(hours[0] as string), to: dayOfHour(hours[hours.length - 1] as string), run });
+  const days = { from: dayOfHour(hours[0] as string), to: dayOfHour(hours[hours.length - 1] as string) };
+  const daily = await lake.refreshMarketDaily({ ...days, run });
+  await startWarehouseLoad({ tables: MARKET_LOAD_TABLES, range: days });
   return { hours: done, dailyRows: daily.rows };
 }
 

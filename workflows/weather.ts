@@ -13,6 +13,8 @@ import { continueAsNew, defineQuery, executeChild, proxyActivities, setHandler, 
 import type { WeatherActivities, WeatherRun } from '../activities/weather.ts';
 import { chunk, mapBounded } from '../lib/temporal/bounded.ts';
 import { DATASET, PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
+import { WEATHER_LOAD_TABLES } from '../lib/warehouse/table-names.ts';
+import { startWarehouseLoad } from './warehouse.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
 import { addDays } from '../lib/time/days.ts';
 import { dayOfHour, hoursInDays, yearRanges, type DayRange } from '../lib/time/hours.ts';
@@ -89,6 +91,7 @@ export async function ingestWeatherHour(input: WeatherHourInput): Promise<Weathe
     ...(input.regions ? { regions: input.regions } : {}),
     run: run(),
   });
+  await startWarehouseLoad({ tables: WEATHER_LOAD_TABLES, range: { from: addDays(day, -1), to: addDays(day, 8) } });
   return {
     hour: input.hour,
     regions: regions.length,
@@ -227,6 +230,7 @@ export async function backfillWeather(input: WeatherBackfillInput): Promise<Weat
   }
   // Every year's days are in: the 30-day windows at the start of each year can be filled.
   const aggregates = await lake.refreshWeatherAggregates({ rolling: { from: input.from, to: input.to }, regions: regions.map((r) => r.id), run: run() });
+  await startWarehouseLoad({ tables: WEATHER_LOAD_TABLES, range: { from: input.from, to: input.to } });
   return { regions, next, succeeded, hours, failed, rollingRows: aggregates.rolling };
 }
 

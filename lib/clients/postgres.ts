@@ -14,5 +14,9 @@ export function postgresClientConfig(config: Config, database = config.postgresD
 }
 
 export function createPostgresPool(config: Config): pg.Pool {
-  return new pg.Pool({ ...postgresClientConfig(config), max: 10 });
+  const pool = new pg.Pool({ ...postgresClientConfig(config), max: 10 });
+  // An idle connection the server dropped (restart, pg_terminate_backend) is discarded by the
+  // pool; without a listener its 'error' would crash the process. The next query reconnects.
+  pool.on('error', () => undefined);
+  return pool;
 }
