@@ -8,8 +8,7 @@ import type { Lineage } from '../lib/lake/publish.ts';
 import type { LakeSession } from '../lib/lake/session.ts';
 import { refreshRegionSummary } from '../lib/warehouse/region-summary.ts';
 import { warehouseTable } from '../lib/warehouse/tables.ts';
-import { WarehouseError, type DayRange, type LoadResult, type Warehouse } from '../lib/warehouse/warehouse.ts';
-import { DuplicateKeyError } from '../lib/warehouse/postgres-warehouse.ts';
+import { DuplicateKeyError, WarehouseError, type DayRange, type LoadResult, type Warehouse } from '../lib/warehouse/warehouse.ts';
 
 export interface WarehouseActivityDeps {
   /** The configured warehouse (PostgreSQL or Redshift), shared by the worker's activities. */

@@ -26,6 +26,8 @@ async function main(): Promise<number> {
     console.error('no test files matched');
     return 1;
   }
+  // Tests load warehouses of their own: never the `tempolake` database a developer loaded.
+  process.env['POSTGRES_DB'] ||= 'tempolake_test';
   const config = loadConfig();
   const t0 = Date.now();
   console.log('Starting local servers for the tests…');

@@ -13,10 +13,10 @@ import { createPostgresPool, postgresClientConfig } from '../lib/clients/postgre
 import { openLakeSession, type LakeSession } from '../lib/lake/session.ts';
 import { ensureTables, LINEAGE_COMMITS } from '../lib/lake/tables.ts';
 import { MARKET_TABLES } from '../lib/market/tables.ts';
-import { createPostgresWarehouse, DuplicateKeyError, type PostgresWarehouseDeps } from '../lib/warehouse/postgres-warehouse.ts';
+import { createPostgresWarehouse, type PostgresWarehouseDeps } from '../lib/warehouse/postgres-warehouse.ts';
 import { refreshRegionSummary } from '../lib/warehouse/region-summary.ts';
 import { WAREHOUSE_TABLES, warehouseTable, type WarehouseTable } from '../lib/warehouse/tables.ts';
-import { LOADS_CHANNEL, type Warehouse } from '../lib/warehouse/warehouse.ts';
+import { DuplicateKeyError, LOADS_CHANNEL, type Warehouse } from '../lib/warehouse/warehouse.ts';
 import { WEATHER_TABLES } from '../lib/weather/tables.ts';
 import { startTestLake, type TestLake } from './helpers/lake.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/warehouse-db.ts';

@@ -96,6 +96,14 @@ export async function createCustomer(pool: pg.Pool, name: string): Promise<{ cus
   }
 }
 
+/** Replaces the customer's key with a new one (the old stops working at once) and returns it. */
+export async function rotateCustomerKey(db: Queryable, id: string): Promise<string> {
+  const apiKey = `${KEY_PREFIX}_${id}_${randomBytes(32).toString('base64url')}`;
+  const r = await db.query(`UPDATE ${CUSTOMERS} SET key_sha256 = $2 WHERE id = $1`, [id, sha256(apiKey)]);
+  if (r.rowCount === 0) throw new CustomerError(`no customer "${id}"`);
+  return apiKey;
+}
+
 /** Grants every customer role read access to the serving schema (run by the warehouse's ensureSchema). */
 export async function grantServingToCustomers(db: Queryable): Promise<void> {
   const group = pg.escapeIdentifier(CUSTOMERS_ROLE);

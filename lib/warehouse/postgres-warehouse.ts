@@ -22,7 +22,7 @@ import { ensureTables, qualified } from '../lake/tables.ts';
 import { assertDay } from '../time/days.ts';
 import { ensurePostgresSchema, LOADS_TABLE } from './postgres-schema.ts';
 import { SERVING_SCHEMA, type WarehouseTable } from './tables.ts';
-import { LOADS_CHANNEL, WarehouseError, type LoadRequest, type LoadResult, type Warehouse } from './warehouse.ts';
+import { DuplicateKeyError, LOADS_CHANNEL, WarehouseError, type LoadRequest, type LoadResult, type Warehouse } from './warehouse.ts';
 
 export interface PostgresWarehouseDeps {
   readonly pool: pg.Pool;
@@ -32,11 +32,6 @@ export interface PostgresWarehouseDeps {
   readonly tmpDir: string;
   /** Runs after the target's rows are replaced, just before COMMIT (tests crash or stall a load here). */
   readonly beforeCommit?: (client: pg.PoolClient, table: WarehouseTable) => Promise<void>;
-}
-
-/** Staged rows repeat a key: the lake table is wrong, and loading it would break the one-row-per-key promise. */
-export class DuplicateKeyError extends WarehouseError {
-  override name = 'DuplicateKeyError';
 }
 
 export function createPostgresWarehouse(deps: PostgresWarehouseDeps): Warehouse {

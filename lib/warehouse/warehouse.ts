@@ -55,3 +55,8 @@ export const LOADS_CHANNEL = 'tempolake_loads';
 export class WarehouseError extends Error {
   override name = 'WarehouseError';
 }
+
+/** Staged rows repeat a key: the lake table is wrong, and loading it would break the one-row-per-key promise. Not retryable. */
+export class DuplicateKeyError extends WarehouseError {
+  override name = 'DuplicateKeyError';
+}
