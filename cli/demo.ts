@@ -26,13 +26,19 @@ import { ensureMarketTopic } from '../lib/market/topic.ts';
 import { compactMarket, compactMarketWorkflowId, marketStream } from '../workflows/market.ts';
 import { createWorkers, runWorkersUntil } from '../workers/worker.ts';
 import { simulateFiles } from './simulate.ts';
+import { startApi } from '../api/server.ts';
+import { createPostgresPool } from '../lib/clients/postgres.ts';
+import { createCustomer, listCustomers, rotateCustomerKey } from '../lib/warehouse/customers.ts';
+import { ensurePostgresSchema } from '../lib/warehouse/postgres-schema.ts';
+import type { loadWarehouse } from '../workflows/warehouse.ts';
 
 const FROM = '2021-10-04';
 const WEATHER_FROM = '2025-01-01';
 const WEATHER_TO = '2025-12-31';
 const TO = '2021-10-06';
 
-export async function demoCommand(config: Config): Promise<number> {
+export async function demoCommand(config: Config, argv: readonly string[] = []): Promise<number> {
+  const serve = !argv.includes('--no-serve');
   console.log('Starting local servers (the first run builds them into the cache folder)…');
   await infraUp(config, (line) => console.log(line));
 
@@ -88,7 +94,15 @@ export async function demoCommand(config: Config): Promise<number> {
       });
       console.log(`✓ ${hist.hours} region-hours in ${hist.succeeded} yearly commits; ${hist.rollingRows ?? 0} rolling-average rows`);
 
-      await marketDemo(config, deps, client);
+      const compactionId = await marketDemo(config, deps, client);
+
+      // Each of those runs started a warehouse load of what it refreshed when it finished.
+      console.log(`\nWarehouse (${config.warehouse}): the loads the runs started, lake → staging → swap`);
+      for (const parent of [weatherHourWorkflowId(hour), weatherBackfillWorkflowId(history), compactionId]) {
+        const load = await client.workflow.getHandle<typeof loadWarehouse>(`${parent}:warehouse`).result();
+        const tables = load.loads.map((l) => `${l.table} ${l.rows}${l.unchanged ? ' (unchanged)' : ''}`).join(', ');
+        console.log(`✓ ${parent}:warehouse  ${tables}`);
+      }
     };
     await runWorkersUntil(workers, job());
   } finally {
@@ -122,8 +136,43 @@ export async function demoCommand(config: Config): Promise<number> {
   }
   console.log(`\nLake: ${config.lakeLocalRoot}   Temporal UI: ${temporalUiUrl(config)}`);
   console.log(`Backfill run: ${ui(backfillWorkflowId('source_a', FROM, TO))}`);
+  await apiDemo(config, serve);
   console.log('Servers keep running for the UI; stop them with: npx lake infra down');
   return 0;
+}
+
+/** Cases 1 and 2 over REST: a customer `demo` (its key re-issued on each run), the API, a few calls. */
+async function apiDemo(config: Config, serve: boolean): Promise<void> {
+  const pool = createPostgresPool(config);
+  let apiKey: string;
+  try {
+    await ensurePostgresSchema(pool);
+    const existing = (await listCustomers(pool)).find((c) => c.id === 'demo');
+    apiKey = existing ? await rotateCustomerKey(pool, 'demo') : (await createCustomer(pool, 'demo')).apiKey;
+  } finally {
+    await pool.end();
+  }
+  const api = await startApi(config, { log: () => undefined });
+  try {
+    const get = async (path: string, accept = 'application/json'): Promise<string> => {
+      const res = await fetch(`${api.url}${path}`, { headers: { authorization: `Bearer ${apiKey}`, accept } });
+      return `${res.status} ${await res.text()}`;
+    };
+    console.log(`\nREST API ${api.url} (OpenAPI ${api.url}/openapi.json, docs ${api.docsUrl}); customer "demo", key shown once:\n  ${apiKey}`);
+    console.log(`\nGET /v1/regions/r01/summary\n  ${await get('/v1/regions/r01/summary')}`);
+    const csv = await get(`/v1/regions/r01/weather/daily?from=${WEATHER_FROM}&to=${addDays(WEATHER_FROM, 2)}`, 'text/csv');
+    console.log(`GET /v1/regions/r01/weather/daily?from=${WEATHER_FROM}&to=${addDays(WEATHER_FROM, 2)}  (Accept: text/csv)\n  ${csv.trim().replaceAll('\n', '\n  ')}`);
+    console.log(`\nTry:\n  curl -H 'Authorization: Bearer ${apiKey}' ${api.url}/v1/regions\n  curl -H 'Authorization: Bearer ${apiKey}' -H 'Accept: application/x-ndjson' '${api.url}/v1/regions/r01/weather/daily?from=${WEATHER_FROM}&to=${WEATHER_TO}'`);
+    if (serve) {
+      console.log('\nThe API keeps serving until Ctrl-C (npx lake demo --no-serve skips this).');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+    }
+  } finally {
+    await api.close();
+  }
 }
 
 /**
@@ -131,7 +180,7 @@ export async function demoCommand(config: Config): Promise<number> {
  * workflow produces what is there to Kafka, the consumer (in this process here; `lake
  * consume market` in production) lands it in raw hours, and compaction curates them.
  */
-async function marketDemo(config: Config, deps: WorkerDeps, client: Client): Promise<void> {
+async function marketDemo(config: Config, deps: WorkerDeps, client: Client): Promise<string> {
   const api = new URL(config.marketApiUrl);
   const info = (await (await fetch(`${api.origin}/__sim/config`)).json()) as { available: number; start: string; rate: number };
   const events = Math.max(1, Math.min(info.available, 5_000));
@@ -170,12 +219,14 @@ async function marketDemo(config: Config, deps: WorkerDeps, client: Client): Pro
   const last = first + ((events - 1) * 1000) / Math.max(info.rate, 1e-9);
   for (let t = first; t <= last + 3_600_000; t += 3_600_000) hours.add(hourOf(new Date(Math.min(t, last))));
   const recent = [...hours].sort();
+  const compactionId = compactMarketWorkflowId(recent[recent.length - 1] ?? 'none');
   const compacted = await client.workflow.execute(compactMarket, {
     taskQueue: TASK_QUEUES.process,
-    workflowId: compactMarketWorkflowId(recent[recent.length - 1] ?? 'none'),
+    workflowId: compactionId,
     args: [{ hours: recent }],
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
   });
   const rows = compacted.hours.reduce((n, h) => n + h.rows, 0);
   console.log(`✓ ${writer.stats().files} raw files (${writer.stats().rejected} malformed events to _rejected/); ${rows} events curated over ${recent.length} hours; market_daily ${compacted.dailyRows} rows`);
+  return compactionId;
 }

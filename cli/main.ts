@@ -7,7 +7,8 @@ import { infraCommand } from './infra.ts';
 const USAGE = `usage: lake <command>
 
   infra up|down|status [server…]   local Temporal, MinIO, Kafka and PostgreSQL
-  demo                             start the servers and run the main job on the local lake
+  demo [--no-serve]                start the servers, run the main job on the local lake, load the
+                                   warehouse and serve the API (until Ctrl-C)
   worker [--queue ingest,process,analysis]
                                    run the Temporal workers until Ctrl-C
   ingest <source> --day D          ingest and curate one day of source_a or source_b
@@ -24,6 +25,8 @@ const USAGE = `usage: lake <command>
                                    the Temporal schedules declared in lib/temporal/schedules.ts
   load [--from D1 --to D2] [--tables t1,t2]
                                    load the warehouse from the lake's operational tables
+  api                              serve the REST API (docs at /docs/) until Ctrl-C
+  customers create <name> | list   customers of the API: schema, role and API key (shown once)
   config                           print every setting, its variable and value
 `;
 
@@ -44,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
         return await infraCommand(config, rest);
       case 'demo': {
         const { demoCommand } = await import('./demo.ts');
-        return await demoCommand(config);
+        return await demoCommand(config, rest);
       }
       case 'worker': {
         const { workerCommand } = await import('./worker.ts');
@@ -77,6 +80,14 @@ export async function main(argv: string[]): Promise<number> {
       case 'schedules': {
         const { schedulesCommand } = await import('./schedules.ts');
         return await schedulesCommand(config, rest);
+      }
+      case 'api': {
+        const { apiCommand } = await import('./api.ts');
+        return await apiCommand(config, rest);
+      }
+      case 'customers': {
+        const { customersCommand } = await import('./customers.ts');
+        return await customersCommand(config, rest);
       }
       default:
         console.error(`lake: unknown command "${command}"\n\n${USAGE}`);

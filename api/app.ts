@@ -1,0 +1,78 @@
+/**
+ * The Express app, built from its dependencies and never listening itself (server.ts does),
+ * so tests run the real app in process against real servers.
+ */
+import express from 'express';
+import helmet from 'helmet';
+import type pg from 'pg';
+import type { Config } from '../lib/config.ts';
+import { findCustomerByKey } from '../lib/warehouse/customers.ts';
+import { authenticate, DEFAULT_KEY_CACHE, KeyCache, type KeyCacheOptions } from './auth.ts';
+import { buildOpenApiDocument, type OpenApiDocument } from './openapi.ts';
+import { HttpProblem, notFoundHandler, problemMiddleware } from './problem.ts';
+import { perKeyRateLimit } from './rate-limit.ts';
+import type { RegionCache } from './region-cache.ts';
+import type { ApiRoute } from './route.ts';
+import { accountRoutes } from './routes/account.ts';
+import { dailyRoutes } from './routes/daily.ts';
+import { docsRoutes, healthRoutes, openapiRoute } from './routes/meta.ts';
+import { regionRoutes } from './routes/regions.ts';
+import type { TemporalAccess } from './temporal.ts';
+
+export interface ApiDeps {
+  /** apiRateLimitPerMinute, apiBodyLimit and apiPageSize are read from it. */
+  readonly config: Config;
+  /** The warehouse, logged in as the API's own role (customer queries switch role per transaction). */
+  readonly pool: pg.Pool;
+  readonly temporal: TemporalAccess;
+  /** Case 1's cache; whoever listens for loads invalidates it (server.ts). */
+  readonly regions: RegionCache;
+  readonly log?: (line: string) => void;
+  readonly keyCache?: KeyCacheOptions;
+  /** Time budget of each /ready check (default 3 s). */
+  readonly readyTimeoutMs?: number;
+}
+
+export interface ApiApp {
+  readonly app: express.Express;
+  readonly openapi: OpenApiDocument;
+}
+
+export function createApp(deps: ApiDeps): ApiApp {
+  const log = deps.log ?? ((line: string) => console.error(line));
+  const { config, pool } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  // ETags are set where they mean something (case 1); Express's own would hash every page.
+  app.set('etag', false);
+  // Paths are exactly those of the OpenAPI document: no trailing-slash or case variants.
+  app.set('strict routing', true);
+  app.set('case sensitive routing', true);
+  // Plain HTTP on loopback locally; TLS is terminated in front in production (and HSTS set there).
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  // No operation takes a body yet; the limit still stops a large one before anything reads it.
+  app.use(express.json({ limit: config.apiBodyLimit }));
+
+  const keys = new KeyCache((key) => findCustomerByKey(pool, key), deps.keyCache ?? DEFAULT_KEY_CACHE);
+  const guard = [authenticate(keys), perKeyRateLimit(config.apiRateLimitPerMinute)];
+
+  let openapi: OpenApiDocument | undefined;
+  const routes: ApiRoute[] = [
+    ...healthRoutes({ pool, temporal: deps.temporal, readyTimeoutMs: deps.readyTimeoutMs ?? 3_000, log }),
+    openapiRoute(() => openapi),
+    ...docsRoutes(),
+    ...regionRoutes(deps.regions),
+    ...dailyRoutes({ pool, regions: deps.regions, pageSize: config.apiPageSize }),
+    ...accountRoutes({ pool, pageSize: config.apiPageSize }),
+  ];
+  openapi = buildOpenApiDocument(routes);
+
+  for (const r of routes) app.get(r.expressPath, ...(r.auth ? guard : []), r.handler);
+  // A known path asked with another method: 405 naming the methods it has.
+  for (const expressPath of new Set(routes.map((r) => r.expressPath))) {
+    app.all(expressPath, (req, _res, next) => next(new HttpProblem(405, `${req.method} is not supported here`, { headers: { Allow: 'GET, HEAD' } })));
+  }
+  app.use(notFoundHandler);
+  app.use(problemMiddleware(log));
+  return { app, openapi };
+}

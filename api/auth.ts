@@ -1,0 +1,86 @@
+/**
+ * API keys: `Authorization: Bearer <key>` or `X-API-Key: <key>`. A key's customer is cached
+ * in process for a short time, keyed by the key's SHA-256 (the key itself is never kept),
+ * so a request does not cost a database lookup; revoking a key takes effect within the TTL.
+ */
+import { createHash } from 'node:crypto';
+import type { RequestHandler, Response } from 'express';
+import type { Customer } from '../lib/warehouse/customers.ts';
+import { HttpProblem } from './problem.ts';
+
+export interface KeyCacheOptions {
+  /** How long a lookup (hit or miss) is trusted. */
+  readonly ttlMs: number;
+  /** Bound on remembered keys, so a flood of made-up keys cannot grow the process. */
+  readonly maxEntries: number;
+}
+
+export const DEFAULT_KEY_CACHE: KeyCacheOptions = { ttlMs: 30_000, maxEntries: 10_000 };
+
+interface Entry {
+  readonly expires: number;
+  readonly customer: Promise<Customer | undefined>;
+}
+
+export class KeyCache {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly lookup: (apiKey: string) => Promise<Customer | undefined>,
+    private readonly options: KeyCacheOptions = DEFAULT_KEY_CACHE,
+  ) {}
+
+  /** The key's customer; concurrent requests with one key share a single lookup. */
+  get(apiKey: string): Promise<Customer | undefined> {
+    const id = createHash('sha256').update(apiKey, 'utf8').digest('base64url');
+    const now = Date.now();
+    const hit = this.entries.get(id);
+    if (hit && hit.expires > now) return hit.customer;
+    if (hit) this.entries.delete(id);
+    const customer = this.lookup(apiKey);
+    this.entries.set(id, { expires: now + this.options.ttlMs, customer });
+    // A failed lookup (database down) says nothing about the key: do not remember it.
+    customer.catch(() => {
+      if (this.entries.get(id)?.customer === customer) this.entries.delete(id);
+    });
+    if (this.entries.size > this.options.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    return customer;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+/** The presented key, from either header; undefined when none is sent. */
+export function presentedKey(authorization: string | undefined, xApiKey: string | string[] | undefined): string | undefined {
+  if (authorization) {
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
+    return m ? m[1] : '';
+  }
+  if (typeof xApiKey === 'string') return xApiKey.trim();
+  return undefined;
+}
+
+const CHALLENGE = 'Bearer realm="tempolake"';
+
+export function authenticate(keys: KeyCache): RequestHandler {
+  return async (req, res, next) => {
+    const key = presentedKey(req.headers.authorization, req.headers['x-api-key']);
+    if (key === undefined) throw new HttpProblem(401, 'an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>', { headers: { 'WWW-Authenticate': CHALLENGE } });
+    const customer = key ? await keys.get(key) : undefined;
+    if (!customer) throw new HttpProblem(401, 'the API key is not valid', { headers: { 'WWW-Authenticate': `${CHALLENGE}, error="invalid_token"` } });
+    res.locals['customer'] = customer;
+    next();
+  };
+}
+
+/** The authenticated caller (only on routes behind `authenticate`). */
+export function customerOf(res: Response): Customer {
+  const customer = res.locals['customer'] as Customer | undefined;
+  if (!customer) throw new HttpProblem(401, 'an API key is required');
+  return customer;
+}
