@@ -25,6 +25,9 @@ import { withSession } from './helpers/file-env.ts';
 import { startTestLake, type TestLake } from './helpers/lake.ts';
 import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/warehouse-db.ts';
+import { loadContract } from './helpers/openapi-check.ts';
+import { startApi } from '../api/server.ts';
+import { createCustomer } from '../lib/warehouse/customers.ts';
 
 const NOW = new Date('2026-11-25T14:20:00Z');
 const HOUR = '2026-11-25T14';
@@ -136,6 +139,37 @@ describe('warehouse loads after weather and market runs', () => {
       { region_id: 'r01', weather_day: '2026-11-25', market_day: '2026-11-25', market_volume: 60, market_events: '3' },
       { region_id: 'r02', weather_day: '2026-11-25', market_day: '2026-11-25', market_volume: 5, market_events: '1' },
     ]);
+
+    // Through the API, as a customer: the summary and the daily rows carry the lake's values.
+    const { apiKey } = await createCustomer(pool, `e2e ${db.name}`);
+    const api = await startApi(config, { port: 0, log: () => undefined });
+    try {
+      const contract = await loadContract(api.openapi);
+      const get = async (p: string, accept = 'application/json') => {
+        const res = await fetch(`${api.url}${p}`, { headers: { authorization: `Bearer ${apiKey}`, accept } });
+        const body = Buffer.from(await res.arrayBuffer());
+        return contract.check({ method: 'GET', path: p, status: res.status, headers: Object.fromEntries(res.headers), body }) as Record<string, unknown>;
+      };
+      const summary = (await get('/v1/regions/r01/summary')) as {
+        region: { name: string; country: string };
+        weather: { day: string; temperature_avg: number } | null;
+        market: { day: string; volume: number; events: number } | null;
+      };
+      const [lakeSummary] = await withSession(config, (s) =>
+        s.rows<{ t: number }>(`SELECT temperature_avg AS t FROM lake.operational.region_summary WHERE region_id = 'r01'`),
+      );
+      assert.deepEqual(summary.region.name, 'Paris');
+      assert.deepEqual(summary.weather && [summary.weather.day, summary.weather.temperature_avg], ['2026-11-25', lakeSummary?.t]);
+      assert.deepEqual(summary.market, { day: '2026-11-25', volume: 60, events: 3, market_interest: null, market_interest_avg_7d: null });
+      const weather = (await get('/v1/regions/r01/weather/daily?from=2026-11-24&to=2026-11-26')) as { rows: { day: string; temperature_avg: number }[] };
+      const { rows: whWeather } = await pool.query(`SELECT day::text, temperature_avg FROM serving.weather_daily WHERE region_id = 'r01'`);
+      assert.deepEqual(weather.rows.map((r) => [r.day, r.temperature_avg]), whWeather.map((r) => [r.day, r.temperature_avg]));
+      const market = (await get('/v1/regions/r01/market/daily?from=2026-11-25&to=2026-11-25')) as { rows: { day: string; volume: number; events: number; vwap: number }[] };
+      // VWAP = (100×10 + 110×20 + 120×30) / 60 = 113.33…
+      assert.deepEqual(market.rows.map((r) => [r.day, r.volume, r.events, Math.round(r.vwap * 1000) / 1000]), [['2026-11-25', 60, 3, 113.333]]);
+    } finally {
+      await api.close();
+    }
 
     // Loading everything again (what a retried or repeated load does) changes nothing.
     const again = await temporal.withWorker((taskQueue) =>
