@@ -2,6 +2,7 @@
  * The Express app, built from its dependencies and never listening itself (server.ts does),
  * so tests run the real app in process against real servers.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import helmet from 'helmet';
 import type pg from 'pg';
@@ -10,7 +11,8 @@ import { findCustomerByKey } from '../lib/warehouse/customers.ts';
 import { authenticate, DEFAULT_KEY_CACHE, KeyCache, type KeyCacheOptions } from './auth.ts';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.ts';
 import { HttpProblem, notFoundHandler, problemMiddleware } from './problem.ts';
-import { perKeyRateLimit } from './rate-limit.ts';
+import { KeyRateLimiter, perKeyRateLimit } from './key-rate-limiter.ts';
+import { headersSetBy, summaryFastPath } from './summary-fast-path.ts';
 import type { RegionCache } from './region-cache.ts';
 import type { ApiRoute } from './route.ts';
 import { accountRoutes } from './routes/account.ts';
@@ -35,7 +37,11 @@ export interface ApiDeps {
 
 export interface ApiApp {
   readonly app: express.Express;
+  /** What the HTTP server runs: case 1's fast path, else the Express app. */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   readonly openapi: OpenApiDocument;
+  /** Stops the app's timers (the rate limiter's sweep). */
+  close(): void;
 }
 
 export function createApp(deps: ApiDeps): ApiApp {
@@ -49,12 +55,14 @@ export function createApp(deps: ApiDeps): ApiApp {
   app.set('strict routing', true);
   app.set('case sensitive routing', true);
   // Plain HTTP on loopback locally; TLS is terminated in front in production (and HSTS set there).
-  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  const securityHeaders = helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
+  app.use(securityHeaders);
   // No operation takes a body yet; the limit still stops a large one before anything reads it.
   app.use(express.json({ limit: config.apiBodyLimit }));
 
   const keys = new KeyCache((key) => findCustomerByKey(pool, key), deps.keyCache ?? DEFAULT_KEY_CACHE);
-  const guard = [authenticate(keys), perKeyRateLimit(config.apiRateLimitPerMinute)];
+  const limiter = new KeyRateLimiter(config.apiRateLimitPerMinute);
+  const guard = [authenticate(keys), perKeyRateLimit(limiter)];
 
   let openapi: OpenApiDocument | undefined;
   const routes: ApiRoute[] = [
@@ -74,5 +82,13 @@ export function createApp(deps: ApiDeps): ApiApp {
   }
   app.use(notFoundHandler);
   app.use(problemMiddleware(log));
-  return { app, openapi };
+  const fast = summaryFastPath({ keys, regions: deps.regions, limiter, headers: headersSetBy(securityHeaders) });
+  return {
+    app,
+    handler: (req, res) => {
+      if (!fast(req, res)) app(req, res);
+    },
+    openapi,
+    close: () => limiter.close(),
+  };
 }

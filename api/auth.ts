@@ -20,6 +20,8 @@ export const DEFAULT_KEY_CACHE: KeyCacheOptions = { ttlMs: 30_000, maxEntries: 1
 interface Entry {
   readonly expires: number;
   readonly customer: Promise<Customer | undefined>;
+  /** The customer once the lookup has settled (null: no such key), for synchronous peeks. */
+  settled?: Customer | null;
 }
 
 export class KeyCache {
@@ -38,7 +40,9 @@ export class KeyCache {
     if (hit && hit.expires > now) return hit.customer;
     if (hit) this.entries.delete(id);
     const customer = this.lookup(apiKey);
-    this.entries.set(id, { expires: now + this.options.ttlMs, customer });
+    const entry: Entry = { expires: now + this.options.ttlMs, customer };
+    this.entries.set(id, entry);
+    customer.then((c) => (entry.settled = c ?? null)).catch(() => undefined);
     // A failed lookup (database down) says nothing about the key: do not remember it.
     customer.catch(() => {
       if (this.entries.get(id)?.customer === customer) this.entries.delete(id);
@@ -48,6 +52,12 @@ export class KeyCache {
       if (oldest !== undefined) this.entries.delete(oldest);
     }
     return customer;
+  }
+
+  /** The key's customer if a lookup already found it and is still fresh; undefined otherwise (no lookup started). */
+  peek(apiKey: string): Customer | undefined {
+    const hit = this.entries.get(createHash('sha256').update(apiKey, 'utf8').digest('base64url'));
+    return hit && hit.expires > Date.now() ? (hit.settled ?? undefined) : undefined;
   }
 
   clear(): void {

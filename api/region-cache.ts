@@ -11,6 +11,8 @@ import { apiQuery } from './pg-types.ts';
 
 export interface CachedJson {
   readonly json: string;
+  /** `json` encoded once, for the fast path's writes. */
+  readonly bytes: Buffer;
   /** Strong validator: a hash of `json`. */
   readonly etag: string;
 }
@@ -30,6 +32,8 @@ export const DEFAULT_REGION_CACHE: RegionCacheOptions = { ttlMs: 60_000, maxSumm
 interface Entry<T> {
   readonly expires: number;
   readonly value: Promise<T>;
+  /** The value once settled, for synchronous peeks. */
+  settled?: T;
 }
 
 type Row = Record<string, unknown>;
@@ -40,7 +44,7 @@ export function etagOf(json: string): string {
 
 const cached = (value: unknown): CachedJson => {
   const json = JSON.stringify(value);
-  return { json, etag: etagOf(json) };
+  return { json, bytes: Buffer.from(json), etag: etagOf(json) };
 };
 
 /** `metadata` is JSON text in the warehouse; clients get the object. */
@@ -101,7 +105,8 @@ export class RegionCache {
     const hit = this.summaries.get(id);
     if (hit && hit.expires > now) return hit.value;
     const value = this.loadSummary(id);
-    const entry = { expires: now + this.options.ttlMs, value };
+    const entry: Entry<CachedJson | undefined> = { expires: now + this.options.ttlMs, value };
+    value.then((v) => (entry.settled = v)).catch(() => undefined);
     this.summaries.delete(id);
     this.summaries.set(id, entry);
     value.catch(() => {
@@ -112,6 +117,12 @@ export class RegionCache {
       if (oldest !== undefined) this.summaries.delete(oldest);
     }
     return value;
+  }
+
+  /** The summary if it is cached, settled and fresh; undefined otherwise (no lookup started). */
+  peekSummary(id: string): CachedJson | undefined {
+    const hit = this.summaries.get(id);
+    return hit && hit.expires > Date.now() ? hit.settled : undefined;
   }
 
   /**

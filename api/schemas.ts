@@ -13,9 +13,11 @@ export const MAX_PAGE_SIZE = 10_000;
 /** A calendar day PostgreSQL accepts (zod's ISO check knows month lengths and leap years, but lets year 0 through). */
 export const Day = z.iso.date({ error: 'must be a calendar date as YYYY-MM-DD' }).refine((s) => s >= '0001-01-01', { error: 'must be a day of year 1 or later' });
 
+export const REGION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+
 export const RegionId = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, { error: 'must be 1-64 letters, digits, _ . : or - (starting with a letter or digit)' })
+  .regex(REGION_ID_PATTERN, { error: 'must be 1-64 letters, digits, _ . : or - (starting with a letter or digit)' })
   .meta({ description: 'Region id, as listed by GET /v1/regions', example: 'r01' });
 
 export const TABLE_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;

@@ -65,13 +65,15 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
   loads.start();
   const temporal = lazyTemporal(config);
   const deps: ApiDeps = { config, pool, temporal, regions, log, ...(options.keyCache ? { keyCache: options.keyCache } : {}) };
-  const { app, openapi } = createApp(deps);
+  const api = createApp(deps);
+  const { openapi } = api;
 
-  const server = http.createServer(app);
+  const server = http.createServer(api.handler);
   server.listen(options.port ?? config.apiPort, options.host ?? config.apiHost);
   try {
     await once(server, 'listening');
   } catch (err) {
+    api.close();
     await Promise.all([loads.close(), temporal.close(), pool.end()]);
     throw err;
   }
@@ -87,6 +89,7 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
       const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
       await closed;
       clearTimeout(grace);
+      api.close();
       await Promise.all([loads.close(), temporal.close()]);
       await pool.end();
     })());

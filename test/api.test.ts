@@ -425,6 +425,30 @@ describe('case 1: regions and summaries', () => {
     assertProblem(await get(`/v1/regions/t${run}-nowhere/summary`, { key: keyA }), 404);
   });
 
+  it("answers a cached summary on the fast path exactly as the Express route does", async () => {
+    // A fresh key and region cache: the first request goes through Express and fills both.
+    const api = await startApi(config, { host: '127.0.0.1', port: 0, ensureSchema: false, log: () => undefined });
+    try {
+      const path = `/v1/regions/${REGION_15Y}/summary`;
+      const viaExpress = await call(api.url, path, { key: keyA });
+      const viaFastPath = await call(api.url, path, { key: keyA });
+      assert.equal(viaFastPath.status, viaExpress.status);
+      assert.deepEqual(viaFastPath.body, viaExpress.body);
+      // Same headers by name and value, but the clock's and the rate-limit counter's.
+      const comparable = (h: http.IncomingHttpHeaders) =>
+        Object.fromEntries(Object.entries(h).filter(([k]) => !['date', 'ratelimit', 'keep-alive', 'connection'].includes(k)));
+      assert.deepEqual(comparable(viaFastPath.headers), comparable(viaExpress.headers));
+      // One rate-limit budget across both paths: the counter went down by one per request.
+      const remaining = (r: Res) => Number(/r=(\d+)/.exec(String(r.headers['ratelimit']))?.[1]);
+      assert.equal(remaining(viaFastPath), remaining(viaExpress) - 1);
+      // What the fast path cannot answer exactly goes to Express: a query string is a 400 there.
+      assertProblem(await call(api.url, `${path}?x=1`, { key: keyA }), 400, ['x']);
+      assertProblem(await call(api.url, path, { key: `${keyA}x` }), 401);
+    } finally {
+      await api.close();
+    }
+  });
+
   it('sends an ETag and Cache-Control, and 304 for If-None-Match', async () => {
     for (const path of ['/v1/regions', `/v1/regions/${REGION_15Y}/summary`]) {
       const first = await get(path, { key: keyA });
