@@ -4,6 +4,7 @@ import { createFileIngestActivities } from '../activities/file-ingest.ts';
 import { createMaintenanceActivities } from '../activities/maintenance.ts';
 import { createMarketActivities } from '../activities/market.ts';
 import { createSmokeActivities } from '../activities/smoke.ts';
+import { createAnalysisActivities } from '../activities/analysis.ts';
 import { createWarehouseActivities } from '../activities/warehouse.ts';
 import { createWeatherActivities } from '../activities/weather.ts';
 import { openLakeSession } from '../lib/lake/session.ts';
@@ -18,5 +19,6 @@ export function createActivities(deps: WorkerDeps) {
     ...createMarketActivities({ config: deps.config, store: deps.store, kafka: deps.kafka, producer: () => deps.kafkaProducer() }),
     ...createWeatherActivities({ config: deps.config, store: deps.store, weather: deps.weather }),
     ...createWarehouseActivities({ warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
+    ...createAnalysisActivities({ warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
   };
 }

@@ -94,6 +94,8 @@ function lazyWarehouse(config: Config, pool: pg.Pool): Warehouse {
     dialect: config.warehouse,
     ensureSchema: async () => (await ready).ensureSchema(),
     load: async (request) => (await ready).load(request),
+    replaceTable: async (request) => (await ready).replaceTable(request),
+    dropTable: async (schema, table) => (await ready).dropTable(schema, table),
     close: async () => (await ready.catch(() => undefined))?.close(),
   };
 }

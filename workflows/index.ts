@@ -7,3 +7,4 @@ export * from './maintenance.ts';
 export * from './weather.ts';
 export * from './market.ts';
 export * from './warehouse.ts';
+export * from './analysis.ts';

@@ -17,12 +17,12 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { LakeSession } from '../lake/session.ts';
-import { sqlString } from '../lake/session.ts';
+import { LAKE as LAKE_NAME, sqlString } from '../lake/session.ts';
 import { ensureTables, qualified } from '../lake/tables.ts';
 import { assertDay } from '../time/days.ts';
 import { ensurePostgresSchema, LOADS_TABLE } from './postgres-schema.ts';
 import { SERVING_SCHEMA, type WarehouseTable } from './tables.ts';
-import { DuplicateKeyError, LOADS_CHANNEL, WarehouseError, type LoadRequest, type LoadResult, type Warehouse } from './warehouse.ts';
+import { DuplicateKeyError, LOADS_CHANNEL, WarehouseError, type LoadRequest, type LoadResult, type ReplaceTableRequest, type Warehouse } from './warehouse.ts';
 
 export interface PostgresWarehouseDeps {
   readonly pool: pg.Pool;
@@ -39,6 +39,10 @@ export function createPostgresWarehouse(deps: PostgresWarehouseDeps): Warehouse 
     dialect: 'postgres',
     ensureSchema: () => ensurePostgresSchema(deps.pool),
     load: (request) => loadTable(deps, request),
+    replaceTable: (request) => replaceCustomerTable(deps, request),
+    async dropTable(schema, table) {
+      await deps.pool.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`);
+    },
     close: async () => undefined,
   };
 }
@@ -136,5 +140,83 @@ async function assertUniqueKeys(client: pg.PoolClient, table: WarehouseTable): P
   );
   if (rows.length > 0) {
     throw new DuplicateKeyError(`${qualified(table.source)} has more than one row per (${key}): ${rows.map((r) => `${r.k} ×${r.n}`).join(', ')}; nothing loaded`);
+  }
+}
+
+/** DuckDB column types and the PostgreSQL type each is loaded as; anything else travels as text. */
+const POSTGRES_TYPE_OF: Record<string, string> = {
+  VARCHAR: 'text',
+  DOUBLE: 'double precision',
+  FLOAT: 'real',
+  BIGINT: 'bigint',
+  INTEGER: 'integer',
+  SMALLINT: 'smallint',
+  TINYINT: 'smallint',
+  BOOLEAN: 'boolean',
+  DATE: 'date',
+  'TIMESTAMP WITH TIME ZONE': 'timestamptz',
+  TIMESTAMP: 'timestamp',
+  HUGEINT: 'numeric',
+};
+
+function postgresTypeOf(duckType: string): string | undefined {
+  const decimal = /^DECIMAL\((\d+),(\d+)\)$/.exec(duckType);
+  return decimal ? `numeric(${decimal[1]},${decimal[2]})` : POSTGRES_TYPE_OF[duckType];
+}
+
+async function replaceCustomerTable(deps: PostgresWarehouseDeps, request: ReplaceTableRequest): Promise<LoadResult> {
+  const t0 = Date.now();
+  const progress = request.onProgress ?? (() => undefined);
+  const source = `${LAKE_NAME}.${request.source.namespace}.${request.source.name}`;
+  await mkdir(deps.tmpDir, { recursive: true });
+  const file = path.join(deps.tmpDir, `replace-${request.table}-${randomUUID()}.csv`);
+  try {
+    progress(`reading ${source} from the lake`);
+    const session = await deps.openLake();
+    let columns: { name: string; type: string }[];
+    try {
+      const described = await session.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${source}`);
+      columns = described.map((c) => ({ name: c.column_name, type: postgresTypeOf(c.column_type) ?? 'text' }));
+      // Lists, structs and the like arrive as DuckDB's text form rather than failing the load.
+      const select = described.map((c) => (postgresTypeOf(c.column_type) ? `"${c.column_name}"` : `CAST("${c.column_name}" AS VARCHAR) AS "${c.column_name}"`)).join(', ');
+      await session.run(`COPY (SELECT ${select} FROM ${source}) TO ${sqlString(file)} (FORMAT csv, HEADER false)`);
+    } finally {
+      session.close();
+    }
+    const target = `${pg.escapeIdentifier(request.schema)}.${pg.escapeIdentifier(request.table)}`;
+    const cols = columns.map((c) => pg.escapeIdentifier(c.name));
+    const client = await deps.pool.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error): void => void (broken ??= err);
+    client.on('error', onError);
+    try {
+      progress(`replacing ${target}`);
+      await client.query('BEGIN');
+      // Readers wait for the lock and then see the new table whole; nobody sees it half loaded.
+      const existed = (await client.query('SELECT to_regclass($1) AS t', [`${request.schema}.${request.table}`])).rows[0]?.t;
+      const replaced = existed ? Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${target}`)).rows[0]?.n ?? 0) : 0;
+      await client.query(`DROP TABLE IF EXISTS ${target}`);
+      await client.query(`CREATE TABLE ${target} (${columns.map((c, i) => `${cols[i]} ${c.type}`).join(', ')})`);
+      await pipeline(createReadStream(file), client.query(copyFrom(`COPY ${target} (${cols.join(', ')}) FROM STDIN (FORMAT csv)`)));
+      await client.query(`GRANT SELECT ON ${target} TO ${pg.escapeIdentifier(request.readerRole)}`);
+      const rows = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${target}`)).rows[0]?.n ?? 0);
+      await client.query(`INSERT INTO ${LOADS_TABLE} (load_id, table_name, rows, replaced) VALUES ($1, $2, $3, $4)`, [
+        request.loadId,
+        `${request.schema}.${request.table}`,
+        rows,
+        replaced,
+      ]);
+      await client.query('COMMIT');
+      return { table: `${request.schema}.${request.table}`, rows, replaced, ms: Date.now() - t0 };
+    } catch (err) {
+      broken ??= err as Error;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  } finally {
+    await rm(file, { force: true });
   }
 }

@@ -41,11 +41,27 @@ export interface LoadResult {
   readonly ms: number;
 }
 
+/** A whole lake table copied into a customer's schema (analysis results, uploads). */
+export interface ReplaceTableRequest {
+  /** The Iceberg table: `personal_<customer>.<name>`. */
+  readonly source: { readonly namespace: string; readonly name: string };
+  readonly schema: string;
+  readonly table: string;
+  /** The customer role that may read it (and nobody else but the platform). */
+  readonly readerRole: string;
+  readonly loadId: string;
+  readonly onProgress?: (detail: string) => void;
+}
+
 export interface Warehouse {
   readonly dialect: Dialect;
   /** Creates the serving and meta schemas and every table (idempotent). */
   ensureSchema(): Promise<void>;
   load(request: LoadRequest): Promise<LoadResult>;
+  /** Creates or replaces `schema.table` with the source's columns and rows, in one transaction. */
+  replaceTable(request: ReplaceTableRequest): Promise<LoadResult>;
+  /** Drops `schema.table` if it exists. */
+  dropTable(schema: string, table: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -185,6 +185,14 @@ export function createRedshiftWarehouse(config: Config, opts: RedshiftWarehouseO
   return {
     dialect: 'redshift',
 
+    async replaceTable(request): Promise<LoadResult> {
+      throw new WarehouseError(`customer tables (${request.schema}.${request.table}) are not loaded into Redshift yet: only the serving tables are`);
+    },
+
+    async dropTable(schema: string, table: string): Promise<void> {
+      throw new WarehouseError(`customer tables (${schema}.${table}) are not managed on Redshift yet`);
+    },
+
     async ensureSchema(): Promise<void> {
       for (const sql of externalSchemasSql(lake)) await execute(sql, 'external schema');
       const out = await client.send(new BatchExecuteStatementCommand({ ...target, Sqls: ensureSchemaBatch(), StatementName: 'tempolake:ensure-schema' }));

@@ -1,0 +1,38 @@
+/**
+ * What a customer may ask for: one zod schema per analysis type, discriminated by `type`.
+ * The API validates a POST body with it (400 naming the field) and documents it in the
+ * OpenAPI document; the analysis activity validates again (non-retryable failure), so a
+ * workflow started by any other client is held to the same contract. No free SQL: every
+ * field is a value the SQL templates quote or a name picked from a fixed menu.
+ */
+import { z } from 'zod';
+
+const Day = z.iso.date({ error: 'must be a calendar date as YYYY-MM-DD' });
+const RegionIdField = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, { error: 'must be a region id as listed by GET /v1/regions' });
+
+/** Longest range an analysis may cover: the 15 years of history the platform keeps, plus slack. */
+export const MAX_ANALYSIS_DAYS = 16 * 366;
+
+const dayCount = (from: string, to: string): number => (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000 + 1;
+
+export const RegionTrendRequest = z
+  .strictObject({
+    type: z.literal('region_trend'),
+    region_id: RegionIdField,
+    from: Day,
+    to: Day,
+    bucket: z.enum(['day', 'week', 'month']).default('month').meta({ description: 'Bucket of the series: ISO weeks start on Monday' }),
+  })
+  .refine((r) => r.from <= r.to, { error: 'must not be after `to`', path: ['from'] })
+  .refine((r) => dayCount(r.from, r.to) <= MAX_ANALYSIS_DAYS, { error: `covers more than ${MAX_ANALYSIS_DAYS} days`, path: ['to'] })
+  .meta({
+    id: 'RegionTrendRequest',
+    description:
+      "Weather and market series of one region bucketed by day, week or month, with the Pearson correlation of the buckets' average temperature and traded volume.",
+  });
+
+export const AnalysisRequest = z.discriminatedUnion('type', [RegionTrendRequest]).meta({ id: 'AnalysisRequest' });
+export type AnalysisRequest = z.infer<typeof AnalysisRequest>;
+export type AnalysisType = AnalysisRequest['type'];
+
+export const ANALYSIS_TYPES: readonly AnalysisType[] = ['region_trend'];
