@@ -14,7 +14,7 @@ import { Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { createPostgresPool } from '../lib/clients/postgres.ts';
 import { openLakeSession } from '../lib/lake/session.ts';
-import { ensureTables } from '../lib/lake/tables.ts';
+import { CURATED_SOURCE_A, CURATED_SOURCE_B, ensureTables } from '../lib/lake/tables.ts';
 import { MARKET_TABLES } from '../lib/market/tables.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
 import { createCustomer, withCustomerRole, type Customer } from '../lib/warehouse/customers.ts';
@@ -47,7 +47,7 @@ describe('customer analyses (engine)', () => {
     other = (await createCustomer(pool, `other ${suffix}`)).customer;
     const s = await openLakeSession(lake.config);
     try {
-      await ensureTables(s, [...WEATHER_TABLES, ...MARKET_TABLES]);
+      await ensureTables(s, [...WEATHER_TABLES, ...MARKET_TABLES, CURATED_SOURCE_A, CURATED_SOURCE_B]);
       await s.run(`INSERT INTO lake.operational.regions VALUES ('r01', 'Oslo', 59.9, 10.7, 'NO', 'Europe/Oslo', '{}', 'config', now())`);
       // January: temperatures 1 and 3 (avg 2), volume 10 + 30; February: 5, volume 20; March: 7, no trading.
       await s.run(`INSERT INTO lake.operational.weather_daily VALUES
@@ -56,6 +56,30 @@ describe('customer analyses (engine)', () => {
         ('r01', DATE '2024-04-01', 9, 8, 10, 0, 1, 1, 50, 24)`);
       await s.run(`INSERT INTO lake.operational.market_daily VALUES
         ('r01', DATE '2024-01-01', 5, 1, 10, 1, 1, 1.0), ('r01', DATE '2024-01-15', 7, 1, 30, 1, 1, 3.0), ('r01', DATE '2024-02-10', 2, 1, 20, 1, 1, 2.0)`);
+      // May 1-4: rain (precipitation_sum > 1) on the 2nd and 4th only.
+      await s.run(`INSERT INTO lake.operational.weather_daily VALUES
+        ('r01', DATE '2024-05-01', 10, 8, 12, 0, 1, 1, 50, 24), ('r01', DATE '2024-05-02', 10, 8, 12, 5, 1, 1, 50, 24),
+        ('r01', DATE '2024-05-03', 10, 8, 12, 0, 1, 1, 50, 24), ('r01', DATE '2024-05-04', 10, 8, 12, 8, 1, 1, 50, 24)`);
+      // c1: 2 events (10 each) on dry days, 4 (5 each) on rainy days → events/day 4 vs 2: +100 %.
+      // c2: one event a day → no change. c3: one event on a rainy day only → no baseline.
+      // c4: as c1 but in another region → not counted.
+      const ev = (id: string, customer: string, region: string, day: string, amount: number): string =>
+        `('${id}', '${customer}', '${region}', TIMESTAMPTZ '${day} 12:00:00+00', ${amount}, 'EUR', 'web', 'phone', NULL, NULL, [], DATE '${day}', DATE '${day}', 'k')`;
+      const events: string[] = [];
+      for (const [day, n, amount] of [['2024-05-01', 2, 10], ['2024-05-02', 4, 5], ['2024-05-03', 2, 10], ['2024-05-04', 4, 5]] as const) {
+        for (let i = 0; i < n; i++) {
+          events.push(ev(`c1-${day}-${i}`, 'c1', 'r01', day, amount));
+          events.push(ev(`c4-${day}-${i}`, 'c4', 'r02', day, amount));
+        }
+        events.push(ev(`c2-${day}`, 'c2', 'r01', day, 1));
+      }
+      events.push(ev('c3-1', 'c3', 'r01', '2024-05-02', 7));
+      await s.run(`INSERT INTO lake.curated.source_a VALUES ${events.join(', ')}`);
+      // c1's attributes changed: the latest row (gold) wins.
+      await s.run(`INSERT INTO lake.curated.source_b VALUES
+        ('c1', 'Ann', 'ann@x', 'r01', 'silver', DATE '2020-01-01', TIMESTAMPTZ '2023-01-01 00:00:00+00', DATE '2023-01-01', DATE '2023-01-01', 'k', 1),
+        ('c1', 'Ann', 'ann@x', 'r01', 'gold', DATE '2020-01-01', TIMESTAMPTZ '2024-01-01 00:00:00+00', DATE '2024-01-01', DATE '2024-01-01', 'k', 1),
+        ('c2', 'Bob', 'bob@x', 'r01', 'bronze', DATE '2021-01-01', TIMESTAMPTZ '2024-01-01 00:00:00+00', DATE '2024-01-01', DATE '2024-01-01', 'k', 2)`);
     } finally {
       s.close();
     }
@@ -74,7 +98,7 @@ describe('customer analyses (engine)', () => {
     await lake?.stop();
   });
 
-  const input = (analysisId: string, over: Partial<AnalysisInput['request']> = {}): AnalysisInput => ({
+  const input = (analysisId: string, over: Partial<Extract<AnalysisInput['request'], { type: 'region_trend' }>> = {}): AnalysisInput => ({
     customerId: customer.id,
     analysisId,
     request: { type: 'region_trend', region_id: 'r01', from: '2024-01-01', to: '2024-03-31', bucket: 'month', ...over },
@@ -112,6 +136,38 @@ describe('customer analyses (engine)', () => {
     );
     assert.equal(again.rows, 3);
     assert.deepEqual((await pool.query(`SELECT count(*)::int AS n FROM ${customer.schema}.analysis_a1`)).rows, [{ n: 3 }]);
+  });
+
+  it('finds the customers whose activity changed on rainy days (weather_impact), with their latest attributes', async () => {
+    const request = {
+      type: 'weather_impact' as const,
+      region_id: 'r01',
+      from: '2024-05-01',
+      to: '2024-05-04',
+      condition: { metric: 'precipitation_sum' as const, operator: 'gt' as const, threshold: 1 },
+      min_change: 0.2,
+    };
+    const result = await temporal.withWorker(() =>
+      temporal.client.workflow.execute(customerAnalysis, {
+        taskQueue: TASK_QUEUES.analysis,
+        workflowId: analysisWorkflowId(customer.id, 'w1'),
+        args: [{ customerId: customer.id, analysisId: 'w1', request }],
+      }),
+    );
+    assert.equal(result.rows, 2);
+    const rows = await withCustomerRole(pool, customer, async (c) =>
+      (await c.query(`SELECT customer_id, name, segment, condition_days, baseline_days, events_condition, events_baseline,
+          events_per_day_condition, events_per_day_baseline, amount_per_day_condition, amount_per_day_baseline, activity_change
+        FROM ${customer.schema}.analysis_w1 ORDER BY customer_id`)).rows,
+    );
+    assert.deepEqual(rows, [
+      // 8 events on 2 rainy days vs 4 on 2 dry days; amounts 4×5 a rainy day, 2×10 a dry one.
+      { customer_id: 'c1', name: 'Ann', segment: 'gold', condition_days: 2, baseline_days: 2, events_condition: '8', events_baseline: '4',
+        events_per_day_condition: 4, events_per_day_baseline: 2, amount_per_day_condition: 20, amount_per_day_baseline: 20, activity_change: 1 },
+      // Active only on a rainy day: no baseline to compare with, listed with no ratio.
+      { customer_id: 'c3', name: null, segment: null, condition_days: 2, baseline_days: 2, events_condition: '1', events_baseline: '0',
+        events_per_day_condition: 0.5, events_per_day_baseline: 0, amount_per_day_condition: 3.5, amount_per_day_baseline: 0, activity_change: null },
+    ]);
   });
 
   it('fails at once, with the reason, for a region that does not exist', async () => {

@@ -5,10 +5,11 @@
  */
 import { inLakeTransaction } from '../lake/publish.ts';
 import { LAKE, type LakeSession } from '../lake/session.ts';
-import { ensureTables, qualified } from '../lake/tables.ts';
+import { CURATED_SOURCE_A, CURATED_SOURCE_B, ensureTables, qualified } from '../lake/tables.ts';
 import { OPERATIONAL_MARKET_DAILY } from '../market/tables.ts';
 import { OPERATIONAL_REGIONS, OPERATIONAL_WEATHER_DAILY } from '../weather/tables.ts';
 import { regionTrendSql } from './region-trend.ts';
+import { weatherImpactSql } from './weather-impact.ts';
 import type { AnalysisRequest } from './requests.ts';
 
 /** A request that parses but cannot run (an unknown region): the same every time, never retried. */
@@ -24,6 +25,8 @@ function resultSql(request: AnalysisRequest): string {
   switch (request.type) {
     case 'region_trend':
       return regionTrendSql(request);
+    case 'weather_impact':
+      return weatherImpactSql(request);
   }
 }
 
@@ -37,7 +40,7 @@ async function checkRequest(session: LakeSession, request: AnalysisRequest): Pro
 export async function computeAnalysis(session: LakeSession, input: { customerId: string; table: string; request: AnalysisRequest }): Promise<{ lakeTable: string; rows: number }> {
   const namespace = personalNamespace(input.customerId);
   if (!IDENT.test(namespace) || !IDENT.test(input.table)) throw new InvalidAnalysisError(`bad result name ${namespace}.${input.table}`);
-  await ensureTables(session, [OPERATIONAL_REGIONS, OPERATIONAL_WEATHER_DAILY, OPERATIONAL_MARKET_DAILY]);
+  await ensureTables(session, [OPERATIONAL_REGIONS, OPERATIONAL_WEATHER_DAILY, OPERATIONAL_MARKET_DAILY, CURATED_SOURCE_A, CURATED_SOURCE_B]);
   await checkRequest(session, input.request);
   const target = `${LAKE}.${namespace}.${input.table}`;
   const sql = resultSql(input.request);

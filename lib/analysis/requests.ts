@@ -31,8 +31,38 @@ export const RegionTrendRequest = z
       "Weather and market series of one region bucketed by day, week or month, with the Pearson correlation of the buckets' average temperature and traded volume.",
   });
 
-export const AnalysisRequest = z.discriminatedUnion('type', [RegionTrendRequest]).meta({ id: 'AnalysisRequest' });
+/** Daily weather measures a condition may test (columns of operational.weather_daily). */
+export const WEATHER_METRICS = ['temperature_avg', 'temperature_min', 'temperature_max', 'precipitation_sum', 'wind_speed_avg', 'wind_speed_max', 'relative_humidity_avg'] as const;
+export const CONDITION_OPERATORS = { gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
+
+const DayRange = z.strictObject({ from: Day, to: Day }).refine((r) => r.from <= r.to, { error: 'must not be after `to`', path: ['from'] });
+
+export const WeatherImpactRequest = z
+  .strictObject({
+    type: z.literal('weather_impact'),
+    region_id: RegionIdField,
+    from: Day,
+    to: Day,
+    condition: z
+      .strictObject({
+        metric: z.enum(WEATHER_METRICS),
+        operator: z.enum(Object.keys(CONDITION_OPERATORS) as [keyof typeof CONDITION_OPERATORS, ...(keyof typeof CONDITION_OPERATORS)[]]),
+        threshold: z.number().finite(),
+      })
+      .meta({ description: 'A day meets the condition when `metric operator threshold` holds for the region that day' }),
+    baseline: DayRange.optional().meta({ description: 'Days to compare with (default: the days of from..to that do not meet the condition)' }),
+    min_change: z.number().min(0).default(0.2).meta({ description: 'Smallest relative change of events per day that counts as changed (0.2 = 20 %)' }),
+  })
+  .refine((r) => r.from <= r.to, { error: 'must not be after `to`', path: ['from'] })
+  .refine((r) => dayCount(r.from, r.to) <= MAX_ANALYSIS_DAYS, { error: `covers more than ${MAX_ANALYSIS_DAYS} days`, path: ['to'] })
+  .meta({
+    id: 'WeatherImpactRequest',
+    description:
+      "Customers active in a region (source A) whose activity on days meeting a weather condition differs from a baseline window by at least `min_change`, with their attributes from source B.",
+  });
+
+export const AnalysisRequest = z.discriminatedUnion('type', [RegionTrendRequest, WeatherImpactRequest]).meta({ id: 'AnalysisRequest' });
 export type AnalysisRequest = z.infer<typeof AnalysisRequest>;
 export type AnalysisType = AnalysisRequest['type'];
 
-export const ANALYSIS_TYPES: readonly AnalysisType[] = ['region_trend'];
+export const ANALYSIS_TYPES: readonly AnalysisType[] = ['region_trend', 'weather_impact'];
