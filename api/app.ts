@@ -16,10 +16,13 @@ import { headersSetBy, summaryFastPath } from './summary-fast-path.ts';
 import type { RegionCache } from './region-cache.ts';
 import type { ApiRoute } from './route.ts';
 import { accountRoutes } from './routes/account.ts';
+import { analysisRoutes } from './routes/analyses.ts';
 import { dailyRoutes } from './routes/daily.ts';
 import { docsRoutes, healthRoutes, openapiRoute } from './routes/meta.ts';
 import { regionRoutes } from './routes/regions.ts';
 import type { TemporalAccess } from './temporal.ts';
+
+const ALLOW_ORDER = ['GET', 'HEAD', 'POST', 'DELETE'];
 
 export interface ApiDeps {
   /** apiRateLimitPerMinute, apiBodyLimit and apiPageSize are read from it. */
@@ -57,7 +60,7 @@ export function createApp(deps: ApiDeps): ApiApp {
   // Plain HTTP on loopback locally; TLS is terminated in front in production (and HSTS set there).
   const securityHeaders = helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
   app.use(securityHeaders);
-  // No operation takes a body yet; the limit still stops a large one before anything reads it.
+  // Only JSON bodies are read (POST /v1/analyses); the limit stops a large one before anything parses it.
   app.use(express.json({ limit: config.apiBodyLimit }));
 
   const keys = new KeyCache((key) => findCustomerByKey(pool, key), deps.keyCache ?? DEFAULT_KEY_CACHE);
@@ -72,13 +75,21 @@ export function createApp(deps: ApiDeps): ApiApp {
     ...regionRoutes(deps.regions),
     ...dailyRoutes({ pool, regions: deps.regions, pageSize: config.apiPageSize }),
     ...accountRoutes({ pool, pageSize: config.apiPageSize }),
+    ...analysisRoutes({ temporal: deps.temporal }),
   ];
   openapi = buildOpenApiDocument(routes);
 
-  for (const r of routes) app.get(r.expressPath, ...(r.auth ? guard : []), r.handler);
-  // A known path asked with another method: 405 naming the methods it has.
-  for (const expressPath of new Set(routes.map((r) => r.expressPath))) {
-    app.all(expressPath, (req, _res, next) => next(new HttpProblem(405, `${req.method} is not supported here`, { headers: { Allow: 'GET, HEAD' } })));
+  for (const r of routes) app[r.method](r.expressPath, ...(r.auth ? guard : []), r.handler);
+  // A known path asked with another method: 405 naming the methods it has (GET brings HEAD).
+  const methods = new Map<string, Set<string>>();
+  for (const r of routes) {
+    const allowed = methods.get(r.expressPath) ?? new Set<string>();
+    for (const m of r.method === 'get' ? ['GET', 'HEAD'] : [r.method.toUpperCase()]) allowed.add(m);
+    methods.set(r.expressPath, allowed);
+  }
+  for (const [expressPath, allowed] of methods) {
+    const allow = ALLOW_ORDER.filter((m) => allowed.has(m)).join(', ');
+    app.all(expressPath, (req, _res, next) => next(new HttpProblem(405, `${req.method} is not supported here`, { headers: { Allow: allow } })));
   }
   app.use(notFoundHandler);
   app.use(problemMiddleware(log));

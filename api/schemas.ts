@@ -4,6 +4,7 @@
  * document does not describe fails the contract tests instead of leaking out unnoticed.
  */
 import { z } from 'zod';
+import { AnalysisRequest } from '../lib/analysis/requests.ts';
 import { WH_MARKET_DAILY, WH_WEATHER_DAILY, type ColumnType, type WarehouseTable } from '../lib/warehouse/tables.ts';
 
 export const MAX_PAGE_SIZE = 10_000;
@@ -44,6 +45,34 @@ export function pageLimit(defaultLimit: number): z.ZodType<number> {
 }
 
 export const NoQuery = z.strictObject({});
+
+/** What the workflow contract allows (`analysis_<id>` must be a table name); the API itself makes 16 hex digits. */
+export const ANALYSIS_ID_PATTERN = /^[a-z0-9]{1,32}$/;
+
+export const AnalysisId = z
+  .string()
+  .regex(ANALYSIS_ID_PATTERN)
+  .meta({ description: 'An analysis of yours, as returned by POST /v1/analyses; anything else is 404', example: '3f9a0c2be41d7785' });
+
+export const IdempotencyKey = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,255}$/, { error: 'must be 1-255 visible ASCII characters' })
+  .meta({
+    description:
+      'Makes the POST safe to repeat: the same key (per customer) always names the same analysis, which runs once. ' +
+      'Reusing a key with another body is 409.',
+    example: 'trend-r01-2024',
+  });
+
+export const MAX_ANALYSES_PAGE = 100;
+
+export const analysesLimit = z.coerce
+  .number({ error: 'must be a whole number' })
+  .int({ error: 'must be a whole number' })
+  .min(1, { error: 'must be at least 1' })
+  .max(MAX_ANALYSES_PAGE, { error: `must be at most ${MAX_ANALYSES_PAGE}` })
+  .default(20)
+  .meta({ description: `Analyses per page (1-${MAX_ANALYSES_PAGE})` });
 
 // ---- responses ------------------------------------------------------------------------
 
@@ -187,3 +216,58 @@ export const TablePageSchema = z
 
 export const CsvSchema = z.string().meta({ description: 'RFC 4180 CSV with a header row; empty field = null' });
 export const NdjsonSchema = z.string().meta({ description: 'One JSON object per line, the same rows as the JSON pages' });
+
+// ---- analyses (case 3) ---------------------------------------------------------------------
+
+export const ANALYSIS_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type AnalysisStatusName = (typeof ANALYSIS_STATUSES)[number];
+
+const AnalysisStatusName = z.enum(ANALYSIS_STATUSES).meta({
+  description:
+    'queued: accepted, no work started yet; running: computing or loading (see `progress`); succeeded: the result table is ready; ' +
+    'failed: see `error`; cancelled: stopped by DELETE, nothing of it is left',
+});
+
+const analysisShape = {
+  id: z.string().meta({ description: 'The analysis id (`analysis_<id>` is its result table)' }),
+  type: z.string().nullable().meta({ description: 'The `type` of the request' }),
+  status: AnalysisStatusName,
+  request: AnalysisRequest.nullable().meta({ description: 'The request as accepted (defaults filled in)' }),
+  created_at: z.iso.datetime({ offset: true }),
+  finished_at: z.iso.datetime({ offset: true }).nullable(),
+  href: z.string().meta({ description: 'This analysis: GET for its status, DELETE to cancel it' }),
+};
+
+export const AnalysisSchema = z
+  .strictObject({
+    ...analysisShape,
+    progress: z
+      .strictObject({
+        phase: z.enum(['computing', 'loading', 'done']).meta({ description: 'computing the result in the lake, then loading it into your schema' }),
+        rows: z.number().int().nullable().meta({ description: 'Rows of the result, once computed' }),
+      })
+      .nullable()
+      .meta({ description: 'While running; null otherwise' }),
+    result: z
+      .strictObject({
+        table: z.string().meta({ description: 'The result table in your schema' }),
+        lake_table: z.string().meta({ description: 'The same result in the lake (Iceberg)' }),
+        rows: z.number().int(),
+        href: z.string().meta({ description: 'The rows: GET /v1/tables/{name}' }),
+      })
+      .nullable()
+      .meta({ description: 'Once succeeded; null otherwise' }),
+    error: z
+      .strictObject({ reason: z.string() })
+      .nullable()
+      .meta({ description: 'Once failed: why (a bad parameter is named; an internal error is not detailed)' }),
+  })
+  .meta({ id: 'Analysis' });
+
+export const AnalysisSummarySchema = z
+  .strictObject(analysisShape)
+  .meta({ id: 'AnalysisSummary', description: 'An analysis in a list: `running` stands for queued or running here (GET the analysis to tell them apart)' });
+
+export const AnalysisListSchema = z
+  .strictObject({ analyses: z.array(AnalysisSummarySchema), next: NextLink })
+  .meta({ id: 'AnalysisList' });

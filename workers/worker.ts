@@ -37,6 +37,9 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue,
     workflowBundle: opts.workflowBundle,
     activities: createActivities(opts.deps),
+    // Heartbeats (and so cancellations) reach the server within seconds, not 80 % of the heartbeat
+    // timeout: a cancelled analysis waits for its activities to stop before it cleans up.
+    maxHeartbeatThrottleInterval: '5 seconds',
   });
 }
 
