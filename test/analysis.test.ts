@@ -17,7 +17,9 @@ import { openLakeSession } from '../lib/lake/session.ts';
 import { CURATED_SOURCE_A, CURATED_SOURCE_B, ensureTables } from '../lib/lake/tables.ts';
 import { MARKET_TABLES } from '../lib/market/tables.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
-import { createCustomer, withCustomerRole, type Customer } from '../lib/warehouse/customers.ts';
+import { createCustomer, rotateCustomerKey, withCustomerRole, type Customer } from '../lib/warehouse/customers.ts';
+import { startApi } from '../api/server.ts';
+import { loadContract } from './helpers/openapi-check.ts';
 import { ensurePostgresSchema } from '../lib/warehouse/postgres-schema.ts';
 import { WEATHER_TABLES } from '../lib/weather/tables.ts';
 import { createActivities } from '../workers/activities.ts';
@@ -168,6 +170,49 @@ describe('customer analyses (engine)', () => {
       { customer_id: 'c3', name: null, segment: null, condition_days: 2, baseline_days: 2, events_condition: '1', events_baseline: '0',
         events_per_day_condition: 0.5, events_per_day_baseline: 0, amount_per_day_condition: 3.5, amount_per_day_baseline: 0, activity_change: null },
     ]);
+  });
+
+  it('runs end to end over HTTP: POST, poll until succeeded, read the result table', async () => {
+    const [host, port] = temporal.env.address.split(':');
+    const apiKey = await rotateCustomerKey(pool, customer.id);
+    const api = await startApi(
+      { ...db.config, temporalAddress: { host: host as string, port: Number(port) }, temporalNamespace: temporal.env.namespace ?? 'default' },
+      { host: '127.0.0.1', port: 0, ensureSchema: false, log: () => undefined },
+    );
+    try {
+      const contract = await loadContract(api.openapi);
+      const call = async (method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${api.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'idempotency-key': 'http-e2e' },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        const bytes = Buffer.from(await res.arrayBuffer());
+        return { status: res.status, json: contract.check({ method, path, status: res.status, headers: Object.fromEntries(res.headers), body: bytes }) as Record<string, unknown> };
+      };
+      const request = { type: 'region_trend', region_id: 'r01', from: '2024-01-01', to: '2024-03-31', bucket: 'month' };
+      const done = await temporal.withWorker(async () => {
+        const started = await call('POST', '/v1/analyses', request);
+        assert.equal(started.status, 202);
+        const id = String(started.json['id']);
+        for (let i = 0; i < 300; i++) {
+          const status = await call('GET', `/v1/analyses/${id}`);
+          if (status.json['status'] === 'succeeded' || status.json['status'] === 'failed') return status.json;
+          await sleep(100);
+        }
+        throw new Error('the analysis did not finish in 30 s');
+      });
+      assert.equal(done['status'], 'succeeded', JSON.stringify(done));
+      const result = done['result'] as { table: string; rows: number };
+      assert.equal(result.rows, 3);
+      const table = await call('GET', `/v1/tables/${result.table}`);
+      const rows = (table.json['rows'] as { bucket_start: string; temperature_avg: number; market_volume: number | null }[])
+        .map((r) => [r.bucket_start, r.temperature_avg, r.market_volume])
+        .sort();
+      assert.deepEqual(rows, [['2024-01-01', 2, 40], ['2024-02-01', 5, 20], ['2024-03-01', 7, null]]);
+    } finally {
+      await api.close();
+    }
   });
 
   it('fails at once, with the reason, for a region that does not exist', async () => {
