@@ -348,6 +348,12 @@ export const settings = {
     parse: positiveInt,
   },
   apiBodyLimit: { env: 'API_BODY_LIMIT', doc: 'Largest JSON request body the API accepts (413 above it)', fallback: '100kb', parse: text },
+  uploadMaxBytes: {
+    env: 'UPLOAD_MAX_BYTES',
+    doc: 'Largest dataset a customer may upload with PUT /v1/datasets/{name} (413 above it)',
+    fallback: String(100 * 1024 * 1024),
+    parse: positiveInt,
+  },
   apiPageSize: { env: 'API_PAGE_SIZE', doc: 'Default rows per page of the paged JSON endpoints (limit= may ask up to 10000)', fallback: '1000', parse: positiveInt },
   duckdbMemoryLimit: {
     env: 'DUCKDB_MEMORY_LIMIT',

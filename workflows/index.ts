@@ -8,3 +8,4 @@ export * from './weather.ts';
 export * from './market.ts';
 export * from './warehouse.ts';
 export * from './analysis.ts';
+export * from './upload.ts';
