@@ -5,6 +5,7 @@ import { createMaintenanceActivities } from '../activities/maintenance.ts';
 import { createMarketActivities } from '../activities/market.ts';
 import { createSmokeActivities } from '../activities/smoke.ts';
 import { createAnalysisActivities } from '../activities/analysis.ts';
+import { createUploadActivities } from '../activities/upload.ts';
 import { createWarehouseActivities } from '../activities/warehouse.ts';
 import { createWeatherActivities } from '../activities/weather.ts';
 import { openLakeSession } from '../lib/lake/session.ts';
@@ -20,5 +21,6 @@ export function createActivities(deps: WorkerDeps) {
     ...createWeatherActivities({ config: deps.config, store: deps.store, weather: deps.weather }),
     ...createWarehouseActivities({ warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
     ...createAnalysisActivities({ warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
+    ...createUploadActivities({ store: deps.store, warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
   };
 }

@@ -18,7 +18,9 @@ const lake = proxyActivities<UploadActivities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidUpload'] },
 });
 
-export type UploadFormat = 'csv' | 'ndjson' | 'parquet';
+import type { UploadFormat } from '../lib/uploads/publish-upload.ts';
+
+export type { UploadFormat, UploadProblem } from '../lib/uploads/publish-upload.ts';
 
 export interface UploadInput {
   readonly customerId: string;
@@ -40,13 +42,6 @@ export interface UploadResult {
   readonly lakeTable: string;
   readonly rows: number;
   readonly columns: readonly UploadColumn[];
-}
-
-/** One bad row of a rejected upload (the InvalidUpload failure's details carry a list of these). */
-export interface UploadProblem {
-  /** 1-based line of the file (CSV counts the header as line 1); null when the format has no lines. */
-  readonly line: number | null;
-  readonly reason: string;
 }
 
 export const uploadWorkflowId = (customerId: string, name: string, uploadId: string): string => `upload:${customerId}:${name}:${uploadId}`;

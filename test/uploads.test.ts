@@ -1,0 +1,136 @@
+/**
+ * Case 4's engine on real servers, with the lake on S3 (MinIO): an uploaded CSV becomes the
+ * customer's Iceberg table and warehouse table with the types DuckDB inferred; a re-upload
+ * replaces it (same columns, and other columns); malformed CSV and NDJSON are refused with
+ * their line numbers and publish nothing; deleting a dataset removes it from both.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import pg from 'pg';
+import { createPostgresPool } from '../lib/clients/postgres.ts';
+import { createS3Client } from '../lib/clients/s3.ts';
+import { createLakeStore } from '../lib/lake/store.ts';
+import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
+import { createCustomer, withCustomerRole, type Customer } from '../lib/warehouse/customers.ts';
+import { ensurePostgresSchema } from '../lib/warehouse/postgres-schema.ts';
+import { customerUpload, deleteCustomerDataset, uploadWorkflowId, type UploadFormat, type UploadResult } from '../workflows/upload.ts';
+import { withSession } from './helpers/file-env.ts';
+import { startTestLake, type TestLake } from './helpers/lake.ts';
+import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/warehouse-db.ts';
+
+describe('customer uploads (engine, lake on MinIO)', () => {
+  let lake: TestLake;
+  let db: TestDatabase;
+  let temporal: TemporalTestServer;
+  let pool: pg.Pool;
+  let customer: Customer;
+  let n = 0;
+
+  before(async () => {
+    lake = await startTestLake({ storage: 's3' });
+    db = await createTestDatabase(lake.config);
+    pool = createPostgresPool(db.config);
+    await ensurePostgresSchema(pool);
+    customer = (await createCustomer(pool, `uploader ${db.name.slice(-8)}`)).customer;
+    temporal = await startTemporalTestServer(db.config);
+  });
+  after(async () => {
+    await temporal?.teardown();
+    if (customer) {
+      await pool.query(`DROP SCHEMA IF EXISTS ${customer.schema} CASCADE`);
+      await pool.query(`DROP OWNED BY ${customer.role}`);
+      await pool.query(`DROP ROLE IF EXISTS ${customer.role}`);
+    }
+    await pool?.end();
+    await db?.drop();
+    await lake?.stop();
+  });
+
+  async function upload(name: string, format: UploadFormat, body: string): Promise<UploadResult> {
+    const uploadId = `u${++n}`;
+    const key = `personal_area/${customer.id}/uploads/${name}/${uploadId}.${format}`;
+    const s3 = createS3Client(db.config);
+    try {
+      await createLakeStore(db.config, s3).put(key, Buffer.from(body));
+    } finally {
+      s3.destroy();
+    }
+    return temporal.withWorker(() =>
+      temporal.client.workflow.execute(customerUpload, {
+        taskQueue: TASK_QUEUES.analysis,
+        workflowId: uploadWorkflowId(customer.id, name, uploadId),
+        args: [{ customerId: customer.id, name, uploadId, key, format }],
+      }),
+    );
+  }
+
+  const asCustomer = (sql: string) => withCustomerRole(pool, customer, async (c) => (await c.query(sql)).rows);
+  const invalidUpload = (err: unknown): { message: string; problems: unknown } => {
+    assert.ok(err instanceof WorkflowFailedError, String(err));
+    const cause = (err.cause as { cause?: unknown })?.cause ?? err.cause;
+    assert.ok(cause instanceof ApplicationFailure, String(cause));
+    assert.equal(cause.type, 'InvalidUpload');
+    return { message: cause.message, problems: cause.details?.[0] };
+  };
+
+  it('publishes a CSV as typed tables in the lake and the customer schema; a re-upload replaces it', async () => {
+    const r = await upload('stores', 'csv', 'Store Id,City,Opened,Area m2\n1,Oslo,2020-01-05,120.5\n2,Lima,2021-06-30,80\n');
+    assert.equal(r.rows, 2);
+    assert.deepEqual(r.columns, [
+      { name: 'store_id', type: 'BIGINT' },
+      { name: 'city', type: 'VARCHAR' },
+      { name: 'opened', type: 'DATE' },
+      { name: 'area_m2', type: 'DOUBLE' },
+    ]);
+    assert.deepEqual(await asCustomer(`SELECT store_id, city, opened::text AS opened, area_m2 FROM ${customer.schema}.stores ORDER BY store_id`), [
+      { store_id: '1', city: 'Oslo', opened: '2020-01-05', area_m2: 120.5 },
+      { store_id: '2', city: 'Lima', opened: '2021-06-30', area_m2: 80 },
+    ]);
+    // Same columns: rows replaced in one commit.
+    await upload('stores', 'csv', 'Store Id,City,Opened,Area m2\n3,Rome,2022-02-02,99\n');
+    assert.deepEqual(await asCustomer(`SELECT store_id, city FROM ${customer.schema}.stores`), [{ store_id: '3', city: 'Rome' }]);
+    // Other columns: the table takes the new shape.
+    const reshaped = await upload('stores', 'ndjson', '{"code":"A","open":true}\n{"code":"B","open":false}\n');
+    assert.deepEqual(reshaped.columns, [{ name: 'code', type: 'VARCHAR' }, { name: 'open', type: 'BOOLEAN' }]);
+    assert.deepEqual(await asCustomer(`SELECT code, open FROM ${customer.schema}.stores ORDER BY code`), [{ code: 'A', open: true }, { code: 'B', open: false }]);
+    const lakeRows = await withSession(db.config, (s) => s.rows(`SELECT code FROM lake.personal_${customer.id}.stores ORDER BY code`));
+    assert.deepEqual(lakeRows, [{ code: 'A' }, { code: 'B' }]);
+  });
+
+  it('refuses malformed CSV and NDJSON with their line numbers and publishes nothing', async () => {
+    await assert.rejects(upload('broken_csv', 'csv', 'a,b\n1,2\n3,4,5\n6,7\n'), (err) => {
+      const { message, problems } = invalidUpload(err);
+      assert.match(message, /^1 row of the CSV does not fit/);
+      assert.equal((problems as { line: number }[])[0]?.line, 3);
+      return true;
+    });
+    await assert.rejects(upload('broken_json', 'ndjson', '{"a":1}\n{"a":2}\n{"a":\n[1,2]\n'), (err) => {
+      const { problems } = invalidUpload(err);
+      assert.deepEqual(problems, [
+        { line: 3, reason: 'not valid JSON' },
+        { line: 4, reason: 'not a JSON object' },
+      ]);
+      return true;
+    });
+    const tables = await withSession(db.config, (s) =>
+      s.rows<{ t: string }>(`SELECT table_name AS t FROM duckdb_tables() WHERE database_name = 'lake' AND schema_name = 'personal_${customer.id}' ORDER BY 1`),
+    );
+    assert.deepEqual(tables.map((t) => t.t), ['stores'], 'neither broken upload became a table');
+    assert.deepEqual((await pool.query(`SELECT to_regclass('${customer.schema}.broken_csv') AS a, to_regclass('${customer.schema}.broken_json') AS b`)).rows, [{ a: null, b: null }]);
+  });
+
+  it('deletes a dataset from the lake and the warehouse', async () => {
+    await upload('temp_data', 'csv', 'x\n1\n');
+    await temporal.withWorker(() =>
+      temporal.client.workflow.execute(deleteCustomerDataset, { taskQueue: TASK_QUEUES.analysis, workflowId: `delete:${customer.id}:temp_data`, args: [{ customerId: customer.id, name: 'temp_data' }] }),
+    );
+    assert.deepEqual((await pool.query(`SELECT to_regclass('${customer.schema}.temp_data') AS t`)).rows, [{ t: null }]);
+    const left = await withSession(db.config, (s) =>
+      s.rows(`SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake' AND schema_name = 'personal_${customer.id}' AND table_name = 'temp_data'`),
+    );
+    assert.deepEqual(left, []);
+  });
+});
