@@ -17,6 +17,8 @@ import { createCustomer, withCustomerRole, type Customer } from '../lib/warehous
 import { ensurePostgresSchema } from '../lib/warehouse/postgres-schema.ts';
 import { customerUpload, deleteCustomerDataset, uploadWorkflowId, type UploadFormat, type UploadResult } from '../workflows/upload.ts';
 import { withSession } from './helpers/file-env.ts';
+import { CURATED_SOURCE_A, ensureTables } from '../lib/lake/tables.ts';
+import { analysisWorkflowId, customerAnalysis } from '../workflows/analysis.ts';
 import { startTestLake, type TestLake } from './helpers/lake.ts';
 import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/warehouse-db.ts';
@@ -120,6 +122,41 @@ describe('customer uploads (engine, lake on MinIO)', () => {
     );
     assert.deepEqual(tables.map((t) => t.t), ['stores'], 'neither broken upload became a table');
     assert.deepEqual((await pool.query(`SELECT to_regclass('${customer.schema}.broken_csv') AS a, to_regclass('${customer.schema}.broken_json') AS b`)).rows, [{ a: null, b: null }]);
+  });
+
+  it('joins an uploaded dataset with source A (dataset_join), grouped by a column of the dataset', async () => {
+    await upload('tiers', 'csv', 'customer_id,tier\nc1,gold\nc2,gold\nc3,silver\nc9,silver\n');
+    await withSession(db.config, async (s) => {
+      await ensureTables(s, [CURATED_SOURCE_A]);
+      const ev = (id: string, c: string, amount: number) =>
+        `('${id}', '${c}', 'r01', TIMESTAMPTZ '2024-05-01 12:00:00+00', ${amount}, 'EUR', 'web', 'phone', NULL, NULL, [], DATE '2024-05-01', DATE '2024-05-01', 'k')`;
+      await s.run(`INSERT INTO lake.curated.source_a VALUES ${[ev('e1', 'c1', 10), ev('e2', 'c1', 20), ev('e3', 'c2', 5), ev('e4', 'c3', 1), ev('e5', 'c3', 1), ev('e6', 'c3', 1), ev('e7', 'c4', 100)].join(', ')}`);
+    });
+    const request = { type: 'dataset_join' as const, dataset: 'tiers', dataset_key: 'customer_id', source: 'source_a' as const, source_key: 'customer_id', group_by: 'tier', aggregates: ['rows' as const, 'customers' as const, 'amount_sum' as const] };
+    const result = await temporal.withWorker(() =>
+      temporal.client.workflow.execute(customerAnalysis, { taskQueue: TASK_QUEUES.analysis, workflowId: analysisWorkflowId(customer.id, 'j1'), args: [{ customerId: customer.id, analysisId: 'j1', request }] }),
+    );
+    assert.equal(result.rows, 2);
+    // gold: c1 (10 + 20) and c2 (5); silver: c3 (3 × 1) — c9 has no events, c4 is in no tier.
+    assert.deepEqual(await asCustomer(`SELECT tier, rows, customers, amount_sum FROM ${customer.schema}.analysis_j1 ORDER BY tier`), [
+      { tier: 'gold', rows: '3', customers: '2', amount_sum: 35 },
+      { tier: 'silver', rows: '3', customers: '1', amount_sum: 3 },
+    ]);
+    // A column the dataset lacks is the customer's mistake: refused with the reason, not retried.
+    await assert.rejects(
+      temporal.withWorker(() =>
+        temporal.client.workflow.execute(customerAnalysis, {
+          taskQueue: TASK_QUEUES.analysis,
+          workflowId: analysisWorkflowId(customer.id, 'j2'),
+          args: [{ customerId: customer.id, analysisId: 'j2', request: { ...request, group_by: 'tier_name' } }],
+        }),
+      ),
+      (err) => {
+        assert.ok(err instanceof WorkflowFailedError);
+        assert.match(String(((err.cause as { cause?: Error })?.cause ?? err.cause)?.message), /group_by: dataset "tiers" has no column "tier_name"/);
+        return true;
+      },
+    );
   });
 
   it('deletes a dataset from the lake and the warehouse', async () => {

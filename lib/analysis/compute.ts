@@ -10,6 +10,7 @@ import { OPERATIONAL_MARKET_DAILY } from '../market/tables.ts';
 import { OPERATIONAL_REGIONS, OPERATIONAL_WEATHER_DAILY } from '../weather/tables.ts';
 import { regionTrendSql } from './region-trend.ts';
 import { weatherImpactSql } from './weather-impact.ts';
+import { datasetColumns, datasetJoinSql } from './dataset-join.ts';
 import type { AnalysisRequest } from './requests.ts';
 
 /** A request that parses but cannot run (an unknown region): the same every time, never retried. */
@@ -21,16 +22,25 @@ export const personalNamespace = (customerId: string): string => `personal_${cus
 
 const IDENT = /^[a-z0-9_]{1,63}$/;
 
-function resultSql(request: AnalysisRequest): string {
+function resultSql(request: AnalysisRequest, customerId: string): string {
   switch (request.type) {
     case 'region_trend':
       return regionTrendSql(request);
     case 'weather_impact':
       return weatherImpactSql(request);
+    case 'dataset_join':
+      return datasetJoinSql(request, personalNamespace(customerId));
   }
 }
 
-async function checkRequest(session: LakeSession, request: AnalysisRequest): Promise<void> {
+async function checkRequest(session: LakeSession, request: AnalysisRequest, customerId: string): Promise<void> {
+  if (request.type === 'dataset_join') {
+    const columns = await datasetColumns(session, personalNamespace(customerId), request.dataset);
+    if (!columns) throw new InvalidAnalysisError(`you have no dataset "${request.dataset}": GET /v1/datasets lists them`);
+    for (const [field, column] of [['dataset_key', request.dataset_key], ['group_by', request.group_by]] as const) {
+      if (column !== undefined && !columns.includes(column)) throw new InvalidAnalysisError(`${field}: dataset "${request.dataset}" has no column "${column}" (it has ${columns.join(', ')})`);
+    }
+  }
   if ('region_id' in request) {
     const [known] = await session.rows<{ n: string }>(`SELECT count(*) AS n FROM ${qualified(OPERATIONAL_REGIONS)} WHERE region_id = ?`, [request.region_id]);
     if (Number(known?.n) === 0) throw new InvalidAnalysisError(`unknown region "${request.region_id}": GET /v1/regions lists them`);
@@ -41,9 +51,9 @@ export async function computeAnalysis(session: LakeSession, input: { customerId:
   const namespace = personalNamespace(input.customerId);
   if (!IDENT.test(namespace) || !IDENT.test(input.table)) throw new InvalidAnalysisError(`bad result name ${namespace}.${input.table}`);
   await ensureTables(session, [OPERATIONAL_REGIONS, OPERATIONAL_WEATHER_DAILY, OPERATIONAL_MARKET_DAILY, CURATED_SOURCE_A, CURATED_SOURCE_B]);
-  await checkRequest(session, input.request);
+  await checkRequest(session, input.request, input.customerId);
   const target = `${LAKE}.${namespace}.${input.table}`;
-  const sql = resultSql(input.request);
+  const sql = resultSql(input.request, input.customerId);
   await session.run(`CREATE SCHEMA IF NOT EXISTS ${LAKE}.${namespace}`);
   await session.run(`CREATE TABLE IF NOT EXISTS ${target} AS SELECT * FROM (${sql}) LIMIT 0`);
   const { rows } = await inLakeTransaction(session, target, async () => {

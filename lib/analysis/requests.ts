@@ -61,8 +61,31 @@ export const WeatherImpactRequest = z
       "Customers active in a region (source A) whose activity on days meeting a weather condition differs from a baseline window by at least `min_change`, with their attributes from source B.",
   });
 
-export const AnalysisRequest = z.discriminatedUnion('type', [RegionTrendRequest, WeatherImpactRequest]).meta({ id: 'AnalysisRequest' });
+const Identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'must be a lower-case column or dataset name (letters, digits, _)' });
+
+/** Columns of sources A and B a dataset may be joined on. */
+export const JOIN_KEYS = { source_a: ['customer_id', 'region', 'campaign_id', 'channel'], source_b: ['customer_id', 'region', 'segment'] } as const;
+export const JOIN_AGGREGATES = ['rows', 'customers', 'amount_sum', 'amount_avg'] as const;
+
+export const DatasetJoinRequest = z
+  .strictObject({
+    type: z.literal('dataset_join'),
+    dataset: Identifier.meta({ description: 'One of your uploaded datasets (GET /v1/datasets)' }),
+    dataset_key: Identifier.meta({ description: 'Column of the dataset to join on' }),
+    source: z.enum(['source_a', 'source_b']).meta({ description: 'source_a: activity events; source_b: customer attributes (latest row per customer)' }),
+    source_key: z.enum([...new Set([...JOIN_KEYS.source_a, ...JOIN_KEYS.source_b])] as [string, ...string[]]),
+    group_by: Identifier.optional().meta({ description: 'Column of the dataset to group by (default: dataset_key)' }),
+    aggregates: z.array(z.enum(JOIN_AGGREGATES)).min(1).max(JOIN_AGGREGATES.length).meta({ description: 'rows, customers (distinct), amount_sum and amount_avg (source_a only)' }),
+    from: Day.optional().meta({ description: 'source_a: first day of events (default: all)' }),
+    to: Day.optional().meta({ description: 'source_a: last day of events (default: all)' }),
+  })
+  .refine((r) => (JOIN_KEYS[r.source] as readonly string[]).includes(r.source_key), { error: 'is not a join column of that source', path: ['source_key'] })
+  .refine((r) => r.source === 'source_a' || !r.aggregates.some((a) => a.startsWith('amount_')), { error: 'amount aggregates need source_a', path: ['aggregates'] })
+  .refine((r) => !r.from || !r.to || r.from <= r.to, { error: 'must not be after `to`', path: ['from'] })
+  .meta({ id: 'DatasetJoinRequest', description: 'Your uploaded dataset joined with source A or B on a key you name, aggregated by a column of the dataset.' });
+
+export const AnalysisRequest = z.discriminatedUnion('type', [RegionTrendRequest, WeatherImpactRequest, DatasetJoinRequest]).meta({ id: 'AnalysisRequest' });
 export type AnalysisRequest = z.infer<typeof AnalysisRequest>;
 export type AnalysisType = AnalysisRequest['type'];
 
-export const ANALYSIS_TYPES: readonly AnalysisType[] = ['region_trend', 'weather_impact'];
+export const ANALYSIS_TYPES: readonly AnalysisType[] = ['region_trend', 'weather_impact', 'dataset_join'];

@@ -9,6 +9,7 @@
  * transaction): for that moment readers find no table, never a mixed one.
  */
 import { inLakeTransaction } from '../lake/publish.ts';
+import { lakeTableColumns } from '../analysis/dataset-join.ts';
 import { LAKE, sqlString, type LakeSession } from '../lake/session.ts';
 
 export type UploadFormat = 'csv' | 'ndjson' | 'parquet';
@@ -117,22 +118,18 @@ export async function publishUpload(
 
   const target = `${LAKE}.${input.namespace}.${input.name}`;
   await session.run(`CREATE SCHEMA IF NOT EXISTS ${LAKE}.${input.namespace}`);
-  const existing = await session.rows<{ column_name: string; column_type: string }>(
-    `SELECT column_name, data_type AS column_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index`,
-    [LAKE, input.namespace, input.name],
-  );
+  const existing = (await lakeTableColumns(session, input.namespace, input.name)) ?? [];
   const newShape = await session.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT ${select} FROM upload_rows`);
-  const sameShape = existing.length === newShape.length && existing.every((c, i) => c.column_name === newShape[i]?.column_name && c.column_type === newShape[i]?.column_type);
+  const sameShape = existing.length === newShape.length && existing.every((c, i) => c.name === newShape[i]?.column_name && c.type === newShape[i]?.column_type);
   if (existing.length > 0 && !sameShape) await session.run(`DROP TABLE ${target}`);
-  if (!sameShape) {
-    await session.run(`CREATE TABLE ${target} AS SELECT ${select} FROM upload_rows`);
-  } else {
-    await inLakeTransaction(session, target, async () => {
-      await session.run(`DELETE FROM ${target}`);
-      await session.run(`INSERT INTO ${target} SELECT ${select} FROM upload_rows`);
-      return {};
-    });
-  }
+  // Created empty first: on a local-disk warehouse DuckDB cannot write a new table's first
+  // manifest in the commit that creates it (its metadata folder does not exist yet).
+  if (!sameShape) await session.run(`CREATE TABLE ${target} AS SELECT ${select} FROM upload_rows LIMIT 0`);
+  await inLakeTransaction(session, target, async () => {
+    await session.run(`DELETE FROM ${target}`);
+    await session.run(`INSERT INTO ${target} SELECT ${select} FROM upload_rows`);
+    return {};
+  });
   await session.run('DROP TABLE upload_rows');
   return { lakeTable: `${input.namespace}.${input.name}`, rows: Number(count?.n ?? 0), columns: newShape.map((c) => ({ name: c.column_name, type: c.column_type })) };
 }
