@@ -20,9 +20,11 @@ import { analysisRoutes } from './routes/analyses.ts';
 import { dailyRoutes } from './routes/daily.ts';
 import { docsRoutes, healthRoutes, openapiRoute } from './routes/meta.ts';
 import { regionRoutes } from './routes/regions.ts';
+import { datasetRoutes } from './routes/datasets.ts';
 import type { TemporalAccess } from './temporal.ts';
+import type { ObjectStore } from '../lib/storage/object-store.ts';
 
-const ALLOW_ORDER = ['GET', 'HEAD', 'POST', 'DELETE'];
+const ALLOW_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'];
 
 export interface ApiDeps {
   /** apiRateLimitPerMinute, apiBodyLimit and apiPageSize are read from it. */
@@ -32,6 +34,8 @@ export interface ApiDeps {
   readonly temporal: TemporalAccess;
   /** Case 1's cache; whoever listens for loads invalidates it (server.ts). */
   readonly regions: RegionCache;
+  /** The lake store uploads are streamed into; without one, PUT/DELETE /v1/datasets answer 503. */
+  readonly store?: ObjectStore;
   readonly log?: (line: string) => void;
   readonly keyCache?: KeyCacheOptions;
   /** Time budget of each /ready check (default 3 s). */
@@ -61,7 +65,9 @@ export function createApp(deps: ApiDeps): ApiApp {
   const securityHeaders = helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
   app.use(securityHeaders);
   // Only JSON bodies are read (POST /v1/analyses); the limit stops a large one before anything parses it.
-  app.use(express.json({ limit: config.apiBodyLimit }));
+  // PUT bodies are uploads (PUT /v1/datasets/{name}): the route streams them itself, so no parser may touch them.
+  const json = express.json({ limit: config.apiBodyLimit });
+  app.use((req, res, next) => (req.method === 'PUT' ? next() : json(req, res, next)));
 
   const keys = new KeyCache((key) => findCustomerByKey(pool, key), deps.keyCache ?? DEFAULT_KEY_CACHE);
   const limiter = new KeyRateLimiter(config.apiRateLimitPerMinute);
@@ -76,6 +82,7 @@ export function createApp(deps: ApiDeps): ApiApp {
     ...dailyRoutes({ pool, regions: deps.regions, pageSize: config.apiPageSize }),
     ...accountRoutes({ pool, pageSize: config.apiPageSize }),
     ...analysisRoutes({ temporal: deps.temporal }),
+    ...datasetRoutes({ pool, temporal: deps.temporal, ...(deps.store ? { store: deps.store } : {}), maxBytes: config.uploadMaxBytes }),
   ];
   openapi = buildOpenApiDocument(routes);
 

@@ -20,12 +20,13 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]): OpenApiDocume
       version: '1.0.0',
       description:
         'Regions, their summaries (case 1) and 15 years of daily weather and market history (case 2) from the tempolake warehouse, ' +
-        'on-demand analyses whose results land in your own schema (case 3), and the tables of that schema. Errors are RFC 9457 problem details. Requests are limited per API key.',
+        'on-demand analyses whose results land in your own schema (case 3), datasets you upload into it (case 4), and the tables of that schema. Errors are RFC 9457 problem details. Requests are limited per API key.',
     },
     tags: [
       { name: 'regions', description: 'Case 1: region metadata and summaries' },
       { name: 'history', description: 'Case 2: daily history, paged or streamed' },
       { name: 'analyses', description: 'Case 3: on-demand analyses of the lake, their results in your own schema' },
+      { name: 'datasets', description: 'Case 4: your own files (CSV, NDJSON, Parquet) uploaded as tables of your schema' },
       { name: 'account', description: 'You and your own tables' },
       { name: 'operations', description: 'Health, readiness and this documentation' },
     ],

@@ -11,7 +11,7 @@ import { NoQuery, ProblemSchema } from './schemas.ts';
 
 type AnyObject = z.ZodObject;
 
-export type RouteMethod = 'get' | 'post' | 'delete';
+export type RouteMethod = 'get' | 'post' | 'put' | 'delete';
 
 export interface RouteContext<P, Q, B = undefined, H = {}> {
   readonly params: P;
@@ -38,6 +38,11 @@ export interface RouteDef<P extends AnyObject, Q extends AnyObject, B extends z.
   readonly query?: Q;
   /** A JSON request body (required): anything else is 415, a body failing the schema 400 naming each field. */
   readonly body?: B;
+  /**
+   * A raw request body (uploads), left unread for the handler to stream: its media types and
+   * what each is. Another Content-Type, or none, is 415. Excludes `body`.
+   */
+  readonly rawBody?: RawBodyDef;
   /** Request headers, keyed by their documented spelling (`Idempotency-Key`); looked up case-insensitively. */
   readonly headers?: H;
   /** A path parameter that fails its schema names nothing that exists: 404, not 400 (table names). */
@@ -46,6 +51,18 @@ export interface RouteDef<P extends AnyObject, Q extends AnyObject, B extends z.
   readonly negotiates?: boolean;
   /** The operation's own responses (2xx, 304, 404…); the common error responses are added. */
   readonly responses: Record<number, ResponseConfig>;
+}
+
+export interface RawBodyDef {
+  readonly description: string;
+  /** Media type (no parameters) → what a body of that type is. */
+  readonly contentTypes: Readonly<Record<string, string>>;
+}
+
+/** The media type of the request's Content-Type (lower-cased, parameters dropped), undefined without one. */
+export function requestMediaType(req: Request): string | undefined {
+  const header = req.headers['content-type'];
+  return header === undefined ? undefined : (header.split(';')[0] ?? '').trim().toLowerCase();
 }
 
 export interface ApiRoute {
@@ -72,6 +89,7 @@ function commonResponses(def: RouteDef<AnyObject, AnyObject, z.ZodType, AnyObjec
   if (def.negotiates) out[406] = problemResponse('None of the Accept media types is offered');
   out[413] = problemResponse('Request body larger than the limit');
   if (def.body) out[415] = problemResponse('The body is not `application/json`');
+  if (def.rawBody) out[415] = problemResponse(`The body's Content-Type is not one of ${Object.keys(def.rawBody.contentTypes).map((t) => `\`${t}\``).join(', ')}`);
   out[500] = problemResponse('Unexpected error');
   out[503] = problemResponse('A dependency (the warehouse or Temporal) is unavailable', { 'Retry-After': integerHeader('Seconds to wait before retrying') });
   return out;
@@ -142,6 +160,12 @@ export function defineRoute<
       if (!parsed.success) problems.push(...toInvalidParams(parsed.error, 'body'));
       else body = parsed.data;
     }
+    if (def.rawBody) {
+      const type = requestMediaType(req);
+      if (type === undefined || !Object.hasOwn(def.rawBody.contentTypes, type)) {
+        throw new HttpProblem(415, `send the body as one of ${Object.keys(def.rawBody.contentTypes).join(', ')}`);
+      }
+    }
     if (problems.length > 0) throw invalidParams(problems);
     // A route marked auth but mounted without the guard must fail closed.
     if (def.auth && !res.locals['customer']) throw new HttpProblem(401, 'an API key is required');
@@ -160,6 +184,17 @@ export function defineRoute<
       query,
       ...(def.headers ? { headers: def.headers } : {}),
       ...(def.body ? { body: { required: true, content: { 'application/json': { schema: def.body } } } } : {}),
+      ...(def.rawBody
+        ? {
+            body: {
+              required: true,
+              description: def.rawBody.description,
+              content: Object.fromEntries(
+                Object.entries(def.rawBody.contentTypes).map(([type, description]) => [type, { schema: { type: 'string' as const, description, contentMediaType: type } }]),
+              ),
+            },
+          }
+        : {}),
     },
     responses: { ...commonResponses(def as unknown as RouteDef<AnyObject, AnyObject, z.ZodType, AnyObject>), ...def.responses },
   };

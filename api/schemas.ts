@@ -28,6 +28,18 @@ export const TableName = z
   .regex(TABLE_NAME_PATTERN)
   .meta({ description: 'A table of your own schema (lower-case letters, digits, underscores); anything else is 404', example: 'analysis_result' });
 
+/** Result tables of analyses are named so; a dataset may not be. */
+export const ANALYSIS_TABLE_PREFIX = 'analysis_';
+
+export const DatasetName = z
+  .string()
+  .regex(TABLE_NAME_PATTERN, { error: 'must be 1-63 lower-case letters, digits or underscores, not starting with a digit' })
+  .refine((s) => !s.startsWith(ANALYSIS_TABLE_PREFIX), { error: `must not start with "${ANALYSIS_TABLE_PREFIX}" (the results of analyses are named so)` })
+  .meta({
+    description: `A dataset of yours, and the table of your schema it becomes: lower-case letters, digits and underscores, not starting with a digit nor with \`${ANALYSIS_TABLE_PREFIX}\``,
+    example: 'orders',
+  });
+
 export const Cursor = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,8000}$/, { error: 'must be the cursor of a previous page, unchanged' })
@@ -82,6 +94,13 @@ export const InvalidParamSchema = z.strictObject({
   reason: z.string(),
 });
 
+export const UploadProblemSchema = z
+  .strictObject({
+    line: z.number().int().nullable().meta({ description: 'Line of the file (1 = the first; a CSV header is line 1); null when the problem is not of one line' }),
+    reason: z.string(),
+  })
+  .meta({ id: 'UploadProblem' });
+
 export const ProblemSchema = z
   .strictObject({
     type: z.string().meta({ description: 'about:blank, or a URN naming a problem with extension members' }),
@@ -91,6 +110,10 @@ export const ProblemSchema = z
     instance: z.string().optional().meta({ description: 'The request path' }),
     invalid_params: z.array(InvalidParamSchema).optional().meta({ description: 'With 400: each parameter that was wrong and why' }),
     checks: z.record(z.string(), z.enum(['up', 'down'])).optional().meta({ description: 'With 503 from /ready: each dependency and its state' }),
+    invalid_rows: z
+      .array(UploadProblemSchema)
+      .optional()
+      .meta({ description: 'With 422 from PUT /v1/datasets/{name}: the rows that do not fit (at most about 100; `detail` gives the whole count)' }),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 
@@ -271,3 +294,17 @@ export const AnalysisSummarySchema = z
 export const AnalysisListSchema = z
   .strictObject({ analyses: z.array(AnalysisSummarySchema), next: NextLink })
   .meta({ id: 'AnalysisList' });
+
+// ---- datasets (case 4) ---------------------------------------------------------------------
+
+export const DatasetSchema = z
+  .strictObject({
+    name: z.string(),
+    rows: z.number().int(),
+    columns: z.array(ColumnSchema),
+    table: z.string().meta({ description: 'The table of your schema holding it (the same name)' }),
+    href: z.string().meta({ description: 'Its rows: GET /v1/tables/{name}' }),
+  })
+  .meta({ id: 'Dataset' });
+
+export const DatasetListSchema = z.strictObject({ datasets: z.array(DatasetSchema) }).meta({ id: 'DatasetList' });

@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import type { Config } from '../lib/config.ts';
 import { postgresClientConfig } from '../lib/clients/postgres.ts';
+import { createS3Client } from '../lib/clients/s3.ts';
+import { createLakeStore } from '../lib/lake/store.ts';
 import { ensurePostgresSchema } from '../lib/warehouse/postgres-schema.ts';
 import { createApp, type ApiDeps } from './app.ts';
 import type { KeyCacheOptions } from './auth.ts';
@@ -64,7 +66,10 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
   });
   loads.start();
   const temporal = lazyTemporal(config);
-  const deps: ApiDeps = { config, pool, temporal, regions, log, ...(options.keyCache ? { keyCache: options.keyCache } : {}) };
+  // Uploads (PUT /v1/datasets/{name}) are streamed into the lake store; the client connects on first use.
+  const s3 = createS3Client(config);
+  const store = createLakeStore(config, s3);
+  const deps: ApiDeps = { config, pool, temporal, regions, store, log, ...(options.keyCache ? { keyCache: options.keyCache } : {}) };
   const api = createApp(deps);
   const { openapi } = api;
 
@@ -74,6 +79,7 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
     await once(server, 'listening');
   } catch (err) {
     api.close();
+    s3.destroy();
     await Promise.all([loads.close(), temporal.close(), pool.end()]);
     throw err;
   }
@@ -90,6 +96,7 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
       await closed;
       clearTimeout(grace);
       api.close();
+      s3.destroy();
       await Promise.all([loads.close(), temporal.close()]);
       await pool.end();
     })());

@@ -26,7 +26,7 @@ interface CatalogRow {
   key_position: number | null;
 }
 
-interface TableInfo {
+export interface TableInfo {
   readonly name: string;
   readonly columns: { name: string; type: string }[];
   /** Primary key columns in key order; empty when the table has none. */
@@ -37,7 +37,7 @@ interface TableInfo {
  * Tables (and materialized views) of `schema` the current role may read, with their columns.
  * Names outside TABLE_NAME_PATTERN are left out, so everything listed can also be fetched.
  */
-async function catalog(client: pg.ClientBase, schema: string, only?: string): Promise<TableInfo[]> {
+export async function catalog(client: pg.ClientBase, schema: string, only?: string): Promise<TableInfo[]> {
   const rows = await apiQuery<CatalogRow>(
     client,
     `SELECT c.relname AS table_name, a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS column_type,
