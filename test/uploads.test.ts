@@ -13,7 +13,9 @@ import { createPostgresPool } from '../lib/clients/postgres.ts';
 import { createS3Client } from '../lib/clients/s3.ts';
 import { createLakeStore } from '../lib/lake/store.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
-import { createCustomer, withCustomerRole, type Customer } from '../lib/warehouse/customers.ts';
+import { createCustomer, rotateCustomerKey, withCustomerRole, type Customer } from '../lib/warehouse/customers.ts';
+import { startApi } from '../api/server.ts';
+import { loadContract } from './helpers/openapi-check.ts';
 import { ensurePostgresSchema } from '../lib/warehouse/postgres-schema.ts';
 import { customerUpload, deleteCustomerDataset, uploadWorkflowId, type UploadFormat, type UploadResult } from '../workflows/upload.ts';
 import { withSession } from './helpers/file-env.ts';
@@ -157,6 +159,45 @@ describe('customer uploads (engine, lake on MinIO)', () => {
         return true;
       },
     );
+  });
+
+  it('takes an upload end to end over HTTP: 201 with the typed columns, 422 with the bad lines, listed, deleted', async () => {
+    const [host, port] = temporal.env.address.split(':');
+    const apiKey = await rotateCustomerKey(pool, customer.id);
+    const api = await startApi(
+      { ...db.config, temporalAddress: { host: host as string, port: Number(port) }, temporalNamespace: temporal.env.namespace ?? 'default' },
+      { host: '127.0.0.1', port: 0, ensureSchema: false, log: () => undefined },
+    );
+    try {
+      const contract = await loadContract(api.openapi);
+      const call = async (method: string, path: string, body?: string, type?: string) => {
+        const res = await fetch(`${api.url}${path}`, { method, headers: { authorization: `Bearer ${apiKey}`, ...(type ? { 'content-type': type } : {}) }, ...(body ? { body } : {}) });
+        const bytes = Buffer.from(await res.arrayBuffer());
+        return { status: res.status, json: contract.check({ method, path, status: res.status, headers: Object.fromEntries(res.headers), body: bytes }) as Record<string, unknown> };
+      };
+      await temporal.withWorker(async () => {
+        const created = await call('PUT', '/v1/datasets/orders', 'order_id,amount\n1,9.5\n2,20\n', 'text/csv');
+        assert.equal(created.status, 201, JSON.stringify(created.json));
+        assert.deepEqual([created.json['rows'], created.json['columns']], [2, [{ name: 'order_id', type: 'BIGINT' }, { name: 'amount', type: 'DOUBLE' }]]);
+        const bad = await call('PUT', '/v1/datasets/orders_bad', '{"a":1}\nnot json\n', 'application/x-ndjson');
+        assert.equal(bad.status, 422);
+        assert.deepEqual(bad.json['invalid_rows'], [{ line: 2, reason: 'not valid JSON' }]);
+        const list = await call('GET', '/v1/datasets');
+        const names = (list.json['datasets'] as { name: string }[]).map((d) => d.name);
+        assert.ok(names.includes('orders') && !names.includes('orders_bad'), JSON.stringify(names));
+        assert.equal((await call('DELETE', '/v1/datasets/orders')).status, 204);
+      });
+      const s3 = createS3Client(db.config);
+      try {
+        const left: string[] = [];
+        for await (const o of createLakeStore(db.config, s3).list(`personal_area/${customer.id}/uploads/orders`)) left.push(o.key);
+        assert.deepEqual(left, [], 'neither the rejected nor the deleted upload left a file');
+      } finally {
+        s3.destroy();
+      }
+    } finally {
+      await api.close();
+    }
   });
 
   it('deletes a dataset from the lake and the warehouse', async () => {
