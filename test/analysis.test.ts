@@ -184,32 +184,38 @@ describe('customer analyses (engine)', () => {
       const call = async (method: string, path: string, body?: unknown) => {
         const res = await fetch(`${api.url}${path}`, {
           method,
-          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'idempotency-key': 'http-e2e' },
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'idempotency-key': `http-e2e-${JSON.stringify(body ?? '').length}` },
           ...(body ? { body: JSON.stringify(body) } : {}),
         });
         const bytes = Buffer.from(await res.arrayBuffer());
         return { status: res.status, json: contract.check({ method, path, status: res.status, headers: Object.fromEntries(res.headers), body: bytes }) as Record<string, unknown> };
       };
-      const request = { type: 'region_trend', region_id: 'r01', from: '2024-01-01', to: '2024-03-31', bucket: 'month' };
-      const done = await temporal.withWorker(async () => {
-        const started = await call('POST', '/v1/analyses', request);
-        assert.equal(started.status, 202);
-        const id = String(started.json['id']);
-        for (let i = 0; i < 300; i++) {
-          const status = await call('GET', `/v1/analyses/${id}`);
-          if (status.json['status'] === 'succeeded' || status.json['status'] === 'failed') return status.json;
-          await sleep(100);
-        }
-        throw new Error('the analysis did not finish in 30 s');
-      });
-      assert.equal(done['status'], 'succeeded', JSON.stringify(done));
-      const result = done['result'] as { table: string; rows: number };
-      assert.equal(result.rows, 3);
-      const table = await call('GET', `/v1/tables/${result.table}`);
-      const rows = (table.json['rows'] as { bucket_start: string; temperature_avg: number; market_volume: number | null }[])
-        .map((r) => [r.bucket_start, r.temperature_avg, r.market_volume])
-        .sort();
-      assert.deepEqual(rows, [['2024-01-01', 2, 40], ['2024-02-01', 5, 20], ['2024-03-01', 7, null]]);
+      const run = (request: unknown) =>
+        temporal.withWorker(async () => {
+          const started = await call('POST', '/v1/analyses', request);
+          assert.equal(started.status, 202);
+          const id = String(started.json['id']);
+          for (let i = 0; i < 300; i++) {
+            const status = await call('GET', `/v1/analyses/${id}`);
+            if (status.json['status'] === 'succeeded' || status.json['status'] === 'failed') return status.json;
+            await sleep(100);
+          }
+          throw new Error('the analysis did not finish in 30 s');
+        });
+      const resultRows = async (done: Record<string, unknown>) => {
+        assert.equal(done['status'], 'succeeded', JSON.stringify(done));
+        const table = await call('GET', `/v1/tables/${(done['result'] as { table: string }).table}`);
+        return table.json['rows'] as Record<string, unknown>[];
+      };
+
+      const trend = await resultRows(await run({ type: 'region_trend', region_id: 'r01', from: '2024-01-01', to: '2024-03-31', bucket: 'month' }));
+      assert.deepEqual(trend.map((r) => [r['bucket_start'], r['temperature_avg'], r['market_volume']]).sort(), [['2024-01-01', 2, 40], ['2024-02-01', 5, 20], ['2024-03-01', 7, null]]);
+
+      const impact = await resultRows(
+        await run({ type: 'weather_impact', region_id: 'r01', from: '2024-05-01', to: '2024-05-04', condition: { metric: 'precipitation_sum', operator: 'gt', threshold: 1 } }),
+      );
+      // As worked by hand in the weather_impact case above: c1 doubles its events on rainy days; c3 is active only then.
+      assert.deepEqual(impact.map((r) => [r['customer_id'], r['segment'], r['activity_change']]).sort(), [['c1', 'gold', 1], ['c3', null, null]]);
     } finally {
       await api.close();
     }

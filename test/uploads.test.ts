@@ -186,6 +186,23 @@ describe('customer uploads (engine, lake on MinIO)', () => {
         const names = (list.json['datasets'] as { name: string }[]).map((d) => d.name);
         assert.ok(names.includes('orders') && !names.includes('orders_bad'), JSON.stringify(names));
         assert.equal((await call('DELETE', '/v1/datasets/orders')).status, 204);
+
+        // dataset_join over HTTP on a dataset uploaded over HTTP (source A's events of the join case above).
+        assert.equal((await call('PUT', '/v1/datasets/tiers_http', 'customer_id,tier\nc1,gold\nc2,gold\nc3,silver\n', 'text/csv')).status, 201);
+        const join = { type: 'dataset_join', dataset: 'tiers_http', dataset_key: 'customer_id', source: 'source_a', source_key: 'customer_id', group_by: 'tier', aggregates: ['rows', 'customers', 'amount_sum'] };
+        const started = await call('POST', '/v1/analyses', JSON.stringify(join), 'application/json');
+        assert.equal(started.status, 202, JSON.stringify(started.json));
+        let status = started.json;
+        for (let i = 0; i < 300 && status['status'] !== 'succeeded' && status['status'] !== 'failed'; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          status = (await call('GET', `/v1/analyses/${String(started.json['id'])}`)).json;
+        }
+        assert.equal(status['status'], 'succeeded', JSON.stringify(status));
+        const table = await call('GET', `/v1/tables/${(status['result'] as { table: string }).table}`);
+        assert.deepEqual(
+          (table.json['rows'] as Record<string, unknown>[]).map((r) => [r['tier'], r['rows'], r['customers'], r['amount_sum']]).sort(),
+          [['gold', 3, 2, 35], ['silver', 3, 1, 3]],
+        );
       });
       const s3 = createS3Client(db.config);
       try {
