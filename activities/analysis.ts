@@ -4,7 +4,8 @@
  * analysis is cancelled. Bad parameters fail non-retryably (`InvalidAnalysis`) with the
  * reason the API shows; everything else is left to the workflow's retry policy.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
+import { withHeartbeats } from './heartbeats.ts';
 import { AnalysisRequest } from '../lib/analysis/requests.ts';
 import { computeAnalysis, dropAnalysisTable, InvalidAnalysisError, personalNamespace } from '../lib/analysis/compute.ts';
 import type { LakeSession } from '../lib/lake/session.ts';
@@ -23,17 +24,6 @@ export interface AnalysisActivityDeps {
 
 const invalid = (message: string): ApplicationFailure => ApplicationFailure.nonRetryable(message, 'InvalidAnalysis');
 
-/** Heartbeats every few seconds while `work` runs: a long DuckDB query reports nothing itself. */
-async function beating<T>(work: () => Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  const timer = setInterval(() => ctx.heartbeat(), 5000);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
-  }
-}
-
 export function createAnalysisActivities(deps: AnalysisActivityDeps) {
   return {
     async computeAnalysis(input: { customerId: string; table: string; request: AnalysisRequest; run: AnalysisRun }): Promise<{ lakeTable: string; rows: number }> {
@@ -41,7 +31,7 @@ export function createAnalysisActivities(deps: AnalysisActivityDeps) {
       if (!parsed.success) throw invalid(parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
       const session = await deps.openLake();
       try {
-        return await beating(() => computeAnalysis(session, { customerId: input.customerId, table: input.table, request: parsed.data }));
+        return await withHeartbeats(() => computeAnalysis(session, { customerId: input.customerId, table: input.table, request: parsed.data }));
       } catch (err) {
         if (err instanceof InvalidAnalysisError) throw invalid(err.message);
         throw err;
@@ -51,14 +41,13 @@ export function createAnalysisActivities(deps: AnalysisActivityDeps) {
     },
 
     async loadAnalysisResult(input: { customerId: string; table: string; loadId: string }): Promise<LoadResult> {
-      const ctx = Context.current();
-      return beating(() => deps.warehouse().replaceTable({
+      return withHeartbeats((onProgress) => deps.warehouse().replaceTable({
         source: { namespace: personalNamespace(input.customerId), name: input.table },
         schema: customerSchema(input.customerId),
         table: input.table,
         readerRole: customerRole(input.customerId),
         loadId: input.loadId,
-        onProgress: (detail) => ctx.heartbeat(detail),
+        onProgress,
       }));
     },
 

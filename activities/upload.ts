@@ -3,7 +3,8 @@
  * into the customer's warehouse schema, and remove both. A file that cannot be published
  * fails non-retryably as `InvalidUpload`, its details the bad rows with their line numbers.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
+import { withHeartbeats } from './heartbeats.ts';
 import { personalNamespace } from '../lib/analysis/compute.ts';
 import type { LakeSession } from '../lib/lake/session.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
@@ -21,36 +22,32 @@ export interface UploadActivityDeps {
 export function createUploadActivities(deps: UploadActivityDeps) {
   return {
     async publishUpload(input: UploadInput): Promise<UploadResult> {
-      const ctx = Context.current();
-      const beat = setInterval(() => ctx.heartbeat(), 5000);
       const session = await deps.openLake();
       try {
-        const published = await publishUpload(session, {
+        const published = await withHeartbeats(() => publishUpload(session, {
           namespace: personalNamespace(input.customerId),
           name: input.name,
           location: deps.store.locationOf(input.key),
           format: input.format,
-        });
+        }));
         return { name: input.name, ...published };
       } catch (err) {
         if (err instanceof InvalidUploadError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidUpload', err.problems);
         throw err;
       } finally {
-        clearInterval(beat);
         session.close();
       }
     },
 
     async loadUpload(input: { customerId: string; name: string; loadId: string }): Promise<LoadResult> {
-      const ctx = Context.current();
-      return deps.warehouse().replaceTable({
+      return withHeartbeats((onProgress) => deps.warehouse().replaceTable({
         source: { namespace: personalNamespace(input.customerId), name: input.name },
         schema: customerSchema(input.customerId),
         table: input.name,
         readerRole: customerRole(input.customerId),
         loadId: input.loadId,
-        onProgress: (detail) => ctx.heartbeat(detail),
-      });
+        onProgress,
+      }));
     },
 
     async dropUpload(input: { customerId: string; name: string }): Promise<void> {

@@ -3,7 +3,8 @@
  * schema, and load one table. A load's retry is safe by construction (one transaction;
  * on Redshift the batch's ClientToken), so these retry freely except on bad data.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
+import { withHeartbeats } from './heartbeats.ts';
 import type { Lineage } from '../lib/lake/publish.ts';
 import type { LakeSession } from '../lib/lake/session.ts';
 import { refreshRegionSummary } from '../lib/warehouse/region-summary.ts';
@@ -19,21 +20,6 @@ export interface WarehouseActivityDeps {
 export interface WarehouseRun {
   readonly workflowId: string;
   readonly runId: string;
-}
-
-/** Heartbeats every few seconds with the latest step while `work` runs (a COPY reports nothing on its own). */
-async function withHeartbeats<T>(work: (progress: (detail: string) => void) => Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  let detail = 'starting';
-  const timer = setInterval(() => ctx.heartbeat(detail), 5000);
-  try {
-    return await work((d) => {
-      detail = d;
-      ctx.heartbeat(d);
-    });
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 export function createWarehouseActivities(deps: WarehouseActivityDeps) {

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startApi } from '../api/server.ts';
+import type { Figures as BaseFigures } from './load/paced.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
 import { postgresClientConfig } from '../lib/clients/postgres.ts';
 import { infraUp } from '../lib/infra/index.ts';
@@ -40,13 +41,7 @@ const TO = '2025-12-31';
 const FROM = `${2025 - Number(values.years) + 1}-01-01`;
 const DATABASE = 'tempolake_bench';
 
-interface Figures {
-  readonly p50: number;
-  readonly p99: number;
-  readonly rps: number;
-  readonly errors: number;
-  readonly non2xx?: number;
-}
+type Figures = BaseFigures & { readonly non2xx?: number };
 
 function runChild(script: string, args: readonly string[], config: Config): Promise<Figures> {
   return new Promise((resolve, reject) => {

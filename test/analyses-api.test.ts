@@ -28,7 +28,7 @@ import { ensurePostgresSchema } from '../lib/warehouse/postgres-schema.ts';
 import { bundleWorkflows } from '../workers/worker.ts';
 import { analysisWorkflowId } from '../workflows/analysis.ts';
 import { loadContract, type Contract } from './helpers/openapi-check.ts';
-import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
+import { configForTestServer, startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/warehouse-db.ts';
 
 const base = loadConfig({ ...process.env, API_RATE_LIMIT_PER_MINUTE: '100000' });
@@ -210,8 +210,7 @@ before(async () => {
   ({ customer: customerA, apiKey: keyA } = await createCustomer(admin, `anapi ${run} a`));
   ({ customer: customerB, apiKey: keyB } = await createCustomer(admin, `anapi ${run} b`));
   temporal = await startTemporalTestServer(db.config);
-  const [host, port] = temporal.env.address.split(':');
-  apiConfig = { ...db.config, temporalAddress: { host: host as string, port: Number(port) }, temporalNamespace: temporal.env.namespace ?? 'default' };
+  apiConfig = configForTestServer(db.config, temporal);
   server = await startApi(apiConfig, { host: '127.0.0.1', port: 0, log: (l) => logged.push(l) });
   contract = await loadContract(server.openapi);
   // Created now, run by the first test once it has seen an analysis queued with no worker.

@@ -25,7 +25,7 @@ import { WEATHER_TABLES } from '../lib/weather/tables.ts';
 import { analysisWorkflowId, customerAnalysis, type AnalysisInput } from '../workflows/analysis.ts';
 import { startTestLake, type TestLake } from './helpers/lake.ts';
 import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/warehouse-db.ts';
+import { createTestDatabase, dropTestCustomer, type TestDatabase } from './helpers/warehouse-db.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -57,11 +57,7 @@ describe('customer analyses through failures', () => {
   });
   after(async () => {
     await temporal?.teardown();
-    if (customer) {
-      await pool.query(`DROP SCHEMA IF EXISTS ${customer.schema} CASCADE`).catch(() => undefined);
-      await pool.query(`DROP OWNED BY ${customer.role}`).catch(() => undefined);
-      await pool.query(`DROP ROLE IF EXISTS ${customer.role}`).catch(() => undefined);
-    }
+    await dropTestCustomer(pool, customer).catch(() => undefined);
     await pool?.end();
     await db?.drop();
     await lake?.stop();

@@ -28,8 +28,8 @@ import { bundleWorkflows } from '../workers/worker.ts';
 import { analysisWorkflowId, customerAnalysis, type AnalysisInput } from '../workflows/analysis.ts';
 import { withSession } from './helpers/file-env.ts';
 import { startTestLake, type TestLake } from './helpers/lake.ts';
-import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/warehouse-db.ts';
+import { configForTestServer, startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
+import { createTestDatabase, dropTestCustomer, type TestDatabase } from './helpers/warehouse-db.ts';
 
 describe('customer analyses (engine)', () => {
   let lake: TestLake;
@@ -89,12 +89,7 @@ describe('customer analyses (engine)', () => {
   });
   after(async () => {
     await temporal?.teardown();
-    for (const c of [customer, other]) {
-      if (!c) continue;
-      await pool.query(`DROP SCHEMA IF EXISTS ${c.schema} CASCADE`);
-      await pool.query(`DROP OWNED BY ${c.role}`);
-      await pool.query(`DROP ROLE IF EXISTS ${c.role}`);
-    }
+    for (const c of [customer, other]) await dropTestCustomer(pool, c);
     await pool?.end();
     await db?.drop();
     await lake?.stop();
@@ -173,10 +168,9 @@ describe('customer analyses (engine)', () => {
   });
 
   it('runs end to end over HTTP: POST, poll until succeeded, read the result table', async () => {
-    const [host, port] = temporal.env.address.split(':');
     const apiKey = await rotateCustomerKey(pool, customer.id);
     const api = await startApi(
-      { ...db.config, temporalAddress: { host: host as string, port: Number(port) }, temporalNamespace: temporal.env.namespace ?? 'default' },
+      configForTestServer(db.config, temporal),
       { host: '127.0.0.1', port: 0, ensureSchema: false, log: () => undefined },
     );
     try {

@@ -24,6 +24,7 @@ import { createPostgresPool } from '../lib/clients/postgres.ts';
 import { createCustomer, type Customer } from '../lib/warehouse/customers.ts';
 import { ensurePostgresSchema } from '../lib/warehouse/postgres-schema.ts';
 import { LOADS_CHANNEL } from '../lib/warehouse/warehouse.ts';
+import { dropTestCustomer } from './helpers/warehouse-db.ts';
 import { loadContract, type Contract } from './helpers/openapi-check.ts';
 
 const config = loadConfig({ ...process.env, API_RATE_LIMIT_PER_MINUTE: '100000' });
@@ -236,9 +237,7 @@ async function seedCustomerTables(): Promise<void> {
 
 async function dropCustomer(c: Customer | undefined): Promise<void> {
   if (!c) return;
-  await admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(c.schema)} CASCADE`);
-  await admin.query(`DROP OWNED BY ${pg.escapeIdentifier(c.role)}`);
-  await admin.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(c.role)}`);
+  await dropTestCustomer(admin, c);
   await admin.query('DELETE FROM tempolake_meta.customers WHERE id = $1', [c.id]);
 }
 

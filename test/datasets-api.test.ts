@@ -33,7 +33,7 @@ import { ensurePostgresSchema } from '../lib/warehouse/postgres-schema.ts';
 import { bundleWorkflows } from '../workers/worker.ts';
 import type { UploadInput } from '../workflows/upload.ts';
 import { loadContract, type Contract } from './helpers/openapi-check.ts';
-import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
+import { configForTestServer, startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/warehouse-db.ts';
 
 const MAX_BYTES = 64 * 1024;
@@ -199,8 +199,7 @@ before(async () => {
   ({ customer: customerA, apiKey: keyA } = await createCustomer(admin, `dsapi ${run} a`));
   ({ customer: customerB, apiKey: keyB } = await createCustomer(admin, `dsapi ${run} b`));
   temporal = await startTemporalTestServer(db.config);
-  const [host, port] = temporal.env.address.split(':');
-  apiConfig = { ...db.config, temporalAddress: { host: host as string, port: Number(port) }, temporalNamespace: temporal.env.namespace ?? 'default' };
+  apiConfig = configForTestServer(db.config, temporal);
   server = await startApi(apiConfig, { host: '127.0.0.1', port: 0, log: (l) => logged.push(l) });
   contract = await loadContract(server.openapi);
   worker = await Worker.create({

@@ -22,8 +22,8 @@ import { withSession } from './helpers/file-env.ts';
 import { CURATED_SOURCE_A, ensureTables } from '../lib/lake/tables.ts';
 import { analysisWorkflowId, customerAnalysis } from '../workflows/analysis.ts';
 import { startTestLake, type TestLake } from './helpers/lake.ts';
-import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/warehouse-db.ts';
+import { configForTestServer, startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
+import { createTestDatabase, dropTestCustomer, type TestDatabase } from './helpers/warehouse-db.ts';
 
 describe('customer uploads (engine, lake on MinIO)', () => {
   let lake: TestLake;
@@ -43,11 +43,7 @@ describe('customer uploads (engine, lake on MinIO)', () => {
   });
   after(async () => {
     await temporal?.teardown();
-    if (customer) {
-      await pool.query(`DROP SCHEMA IF EXISTS ${customer.schema} CASCADE`);
-      await pool.query(`DROP OWNED BY ${customer.role}`);
-      await pool.query(`DROP ROLE IF EXISTS ${customer.role}`);
-    }
+    await dropTestCustomer(pool, customer);
     await pool?.end();
     await db?.drop();
     await lake?.stop();
@@ -162,10 +158,9 @@ describe('customer uploads (engine, lake on MinIO)', () => {
   });
 
   it('takes an upload end to end over HTTP: 201 with the typed columns, 422 with the bad lines, listed, deleted', async () => {
-    const [host, port] = temporal.env.address.split(':');
     const apiKey = await rotateCustomerKey(pool, customer.id);
     const api = await startApi(
-      { ...db.config, temporalAddress: { host: host as string, port: Number(port) }, temporalNamespace: temporal.env.namespace ?? 'default' },
+      configForTestServer(db.config, temporal),
       { host: '127.0.0.1', port: 0, ensureSchema: false, log: () => undefined },
     );
     try {

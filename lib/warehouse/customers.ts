@@ -10,6 +10,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import pg from 'pg';
+import { inPgTransaction } from '../clients/postgres.ts';
 import { CUSTOMERS_ROLE } from '../infra/services/postgres.ts';
 import { META_SCHEMA, SERVING_SCHEMA } from './tables.ts';
 
@@ -69,10 +70,8 @@ export async function createCustomer(pool: pg.Pool, name: string): Promise<{ cus
   const schema = customerSchema(id);
   const role = customerRole(id);
   const apiKey = `${KEY_PREFIX}_${id}_${randomBytes(32).toString('base64url')}`;
-  const client = await pool.connect();
-  try {
-    await ensureCustomersTable(client);
-    await client.query('BEGIN');
+  await ensureCustomersTable(pool);
+  return inPgTransaction(pool, async (client) => {
     const exists = await client.query(`SELECT 1 FROM ${CUSTOMERS} WHERE id = $1`, [id]);
     if (exists.rowCount) throw new CustomerError(`customer "${id}" already exists`);
     const r = pg.escapeIdentifier(role);
@@ -86,14 +85,8 @@ export async function createCustomer(pool: pg.Pool, name: string): Promise<{ cus
       `INSERT INTO ${CUSTOMERS} (id, name, key_sha256, schema_name, role_name) VALUES ($1, $2, $3, $4, $5) RETURNING created_at`,
       [id, name, sha256(apiKey), schema, role],
     );
-    await client.query('COMMIT');
     return { customer: { id, name, schema, role, createdAt: (row.rows[0]?.created_at as Date).toISOString() }, apiKey };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Replaces the customer's key with a new one (the old stops working at once) and returns it. */
@@ -149,24 +142,12 @@ function toCustomer(row: CustomerRow): Customer {
  * queries, the database checks it against that role's grants.
  */
 export async function withCustomerRole<T>(pool: pg.Pool, customer: Customer, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  // A dropped connection also emits 'error' on a checked-out client: keep it from crashing the process.
-  const onError = (err: Error): void => void (broken ??= err);
-  client.on('error', onError);
-  try {
-    await client.query('BEGIN READ ONLY');
-    await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(customer.role)}`);
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    broken ??= err as Error;
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.off('error', onError);
-    // Never pool a connection that failed mid-transaction: its role and state are unknown.
-    client.release(broken);
-  }
+  return inPgTransaction(
+    pool,
+    async (client) => {
+      await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(customer.role)}`);
+      return work(client);
+    },
+    'BEGIN READ ONLY',
+  );
 }

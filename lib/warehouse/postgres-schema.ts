@@ -1,5 +1,6 @@
 /** The PostgreSQL warehouse's schemas and tables, created idempotently. */
 import type pg from 'pg';
+import { inPgTransaction } from '../clients/postgres.ts';
 import { ensureCustomersTable, grantServingToCustomers } from './customers.ts';
 import { createIndexesSql, createTableSql } from './ddl.ts';
 import { META_SCHEMA, SERVING_SCHEMA, WAREHOUSE_TABLES } from './tables.ts';
@@ -13,9 +14,7 @@ const LOADS_DDL = `CREATE TABLE IF NOT EXISTS ${LOADS_TABLE} (
 
 /** Serialised by an advisory lock: two workers creating the same objects at once would collide on the catalog. */
 export async function ensurePostgresSchema(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await inPgTransaction(pool, async (client) => {
     await client.query("SELECT pg_advisory_xact_lock(hashtext('tempolake_warehouse_schema'))");
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${SERVING_SCHEMA}`);
     for (const t of WAREHOUSE_TABLES) {
@@ -25,11 +24,5 @@ export async function ensurePostgresSchema(pool: pg.Pool): Promise<void> {
     await ensureCustomersTable(client);
     await client.query(LOADS_DDL);
     await grantServingToCustomers(client);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { inPgTransaction } from '../clients/postgres.ts';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { LakeSession } from '../lake/session.ts';
 import { LAKE as LAKE_NAME, sqlString } from '../lake/session.ts';
@@ -77,16 +78,9 @@ async function loadTable(deps: PostgresWarehouseDeps, request: LoadRequest): Pro
   try {
     progress(`reading ${qualified(table.source)} from the lake`);
     await exportFromLake(deps, table, where, file);
-    const client = await deps.pool.connect();
-    let broken: Error | undefined;
-    // A connection dropped mid-load also emits 'error' on the client: without a listener that
-    // would crash the worker; the failed query already carries the error to the caller.
-    const onError = (err: Error): void => void (broken ??= err);
-    client.on('error', onError);
-    try {
-      const target = `${SERVING_SCHEMA}.${table.name}`;
-      const cols = table.columns.map((c) => c.name).join(', ');
-      await client.query('BEGIN');
+    const target = `${SERVING_SCHEMA}.${table.name}`;
+    const cols = table.columns.map((c) => c.name).join(', ');
+    return await inPgTransaction(deps.pool, async (client) => {
       await client.query(`CREATE TEMP TABLE stage_load (LIKE ${target}) ON COMMIT DROP`);
       progress(`copying into the staging table of ${target}`);
       await pipeline(createReadStream(file), client.query(copyFrom(`COPY stage_load (${cols}) FROM STDIN (FORMAT csv)`)));
@@ -99,7 +93,7 @@ async function loadTable(deps: PostgresWarehouseDeps, request: LoadRequest): Pro
       );
       const staged = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM stage_load')).rows[0]?.n ?? 0);
       if (Number(differing.rows[0]?.n) === 0) {
-        await client.query('ROLLBACK');
+        // Nothing to write: the commit only drops the staging table and releases the lock.
         progress(`${target}: unchanged (${staged} rows)`);
         return { table: table.name, rows: staged, replaced: 0, unchanged: true, ms: Date.now() - t0 };
       }
@@ -117,17 +111,8 @@ async function loadTable(deps: PostgresWarehouseDeps, request: LoadRequest): Pro
       // Delivered on COMMIT only: listeners never hear of a load that rolled back.
       await client.query('SELECT pg_notify($1, $2)', [LOADS_CHANNEL, JSON.stringify({ table: table.name, loadId: request.loadId })]);
       await deps.beforeCommit?.(client, table);
-      await client.query('COMMIT');
       return { table: table.name, rows: staged, replaced: deleted.rowCount ?? 0, unchanged: false, ms: Date.now() - t0 };
-    } catch (err) {
-      broken = err as Error;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      // A connection that failed mid-COPY may be in an unknown state: drop it rather than pool it.
-      client.off('error', onError);
-      client.release(broken);
-    }
+    });
   } finally {
     await rm(file, { force: true });
   }
@@ -185,13 +170,8 @@ async function replaceCustomerTable(deps: PostgresWarehouseDeps, request: Replac
     }
     const target = `${pg.escapeIdentifier(request.schema)}.${pg.escapeIdentifier(request.table)}`;
     const cols = columns.map((c) => pg.escapeIdentifier(c.name));
-    const client = await deps.pool.connect();
-    let broken: Error | undefined;
-    const onError = (err: Error): void => void (broken ??= err);
-    client.on('error', onError);
-    try {
+    return await inPgTransaction(deps.pool, async (client) => {
       progress(`replacing ${target}`);
-      await client.query('BEGIN');
       // Readers wait for the lock and then see the new table whole; nobody sees it half loaded.
       const existed = (await client.query('SELECT to_regclass($1) AS t', [`${request.schema}.${request.table}`])).rows[0]?.t;
       const replaced = existed ? Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${target}`)).rows[0]?.n ?? 0) : 0;
@@ -206,16 +186,8 @@ async function replaceCustomerTable(deps: PostgresWarehouseDeps, request: Replac
         rows,
         replaced,
       ]);
-      await client.query('COMMIT');
       return { table: `${request.schema}.${request.table}`, rows, replaced, ms: Date.now() - t0 };
-    } catch (err) {
-      broken ??= err as Error;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+    });
   } finally {
     await rm(file, { force: true });
   }

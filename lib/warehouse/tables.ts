@@ -45,10 +45,8 @@ export const META_SCHEMA = 'tempolake_meta';
 
 const col = (name: string, type: ColumnType, maxLength?: number): WarehouseColumn => ({ name, type, ...(maxLength ? { maxLength } : {}) });
 
-export const WH_REGIONS: WarehouseTable = {
-  name: 'regions',
-  source: OPERATIONAL_REGIONS,
-  columns: [
+/** A region's identity and metadata: the regions table's and the head of each summary row. */
+const REGION_META: readonly WarehouseColumn[] = [
     col('region_id', 'text', 64),
     col('name', 'text'),
     col('latitude', 'double'),
@@ -56,6 +54,13 @@ export const WH_REGIONS: WarehouseTable = {
     col('country', 'text', 64),
     col('timezone', 'text', 64),
     col('metadata', 'text', 65535),
+];
+
+export const WH_REGIONS: WarehouseTable = {
+  name: 'regions',
+  source: OPERATIONAL_REGIONS,
+  columns: [
+    ...REGION_META,
     col('origin', 'text', 32),
     col('first_seen', 'timestamptz'),
   ],
@@ -130,13 +135,7 @@ export const WH_REGION_SUMMARY: WarehouseTable = {
   name: 'region_summary',
   source: OPERATIONAL_REGION_SUMMARY,
   columns: [
-    col('region_id', 'text', 64),
-    col('name', 'text'),
-    col('latitude', 'double'),
-    col('longitude', 'double'),
-    col('country', 'text', 64),
-    col('timezone', 'text', 64),
-    col('metadata', 'text', 65535),
+    ...REGION_META,
     col('weather_day', 'date'),
     col('temperature_avg', 'double'),
     col('temperature_min', 'double'),

@@ -154,3 +154,9 @@ function isZombie(pid: number): boolean {
     return true;
   }
 }
+
+/** `config` with its Temporal address and namespace pointed at the test server (for the API's client). */
+export function configForTestServer(config: Config, temporal: TemporalTestServer): Config {
+  const [host, port] = temporal.env.address.split(':');
+  return { ...config, temporalAddress: { host: host as string, port: Number(port) }, temporalNamespace: temporal.env.namespace ?? 'default' };
+}

@@ -38,3 +38,11 @@ export async function createTestDatabase(base: Config = loadConfig()): Promise<T
     },
   };
 }
+
+/** Removes a test's customer: its schema, what its role owns, and the role (roles outlive databases). */
+export async function dropTestCustomer(pool: pg.Pool, customer: { schema: string; role: string } | undefined): Promise<void> {
+  if (!customer) return;
+  await pool.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(customer.schema)} CASCADE`);
+  await pool.query(`DROP OWNED BY ${pg.escapeIdentifier(customer.role)}`);
+  await pool.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(customer.role)}`);
+}
