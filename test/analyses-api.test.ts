@@ -78,7 +78,7 @@ const regionByTable = new Map<string, string>();
 
 const fakeActivities: AnalysisActivities = {
   async computeAnalysis({ customerId, table, request }) {
-    const region = 'region_id' in request ? request.region_id : '';
+    const region = ('region_id' in request ? request.region_id : undefined) ?? '';
     regionByTable.set(table, region);
     computed.push(table);
     if (region === 'r99') throw ApplicationFailure.nonRetryable('unknown region r99', 'InvalidAnalysis');

@@ -135,6 +135,38 @@ describe('customer analyses (engine)', () => {
     assert.deepEqual((await pool.query(`SELECT count(*)::int AS n FROM ${customer.schema}.analysis_a1`)).rows, [{ n: 3 }]);
   });
 
+  it('computes region_trend for every region when none is named, each region its own series and correlation', async () => {
+    await withSession(lake.config, async (s) => {
+      // r09: January temperature 10, volume 5; February 20, volume 15 → corr +1 (r01's stays -1).
+      // A market-only region r08 gets a series of its own with no weather.
+      await s.run(`INSERT INTO lake.operational.weather_daily VALUES
+        ('r09', DATE '2024-01-03', 10, 9, 11, 0, 1, 1, 50, 24), ('r09', DATE '2024-02-03', 20, 19, 21, 0, 1, 1, 50, 24)`);
+      await s.run(`INSERT INTO lake.operational.market_daily VALUES
+        ('r09', DATE '2024-01-03', 1, 1, 5, 1, 1, 1.0), ('r09', DATE '2024-02-03', 1, 1, 15, 1, 1, 1.0), ('r08', DATE '2024-03-03', 4, 1, 8, 1, 1, 1.0)`);
+    });
+    const { region_id: _omitted, ...everyRegion } = input('all1').request as Extract<AnalysisInput['request'], { type: 'region_trend' }>;
+    const result = await temporal.withWorker(() =>
+      temporal.client.workflow.execute(customerAnalysis, {
+        taskQueue: TASK_QUEUES.analysis,
+        workflowId: analysisWorkflowId(customer.id, 'all1'),
+        args: [{ customerId: customer.id, analysisId: 'all1', request: everyRegion }],
+      }),
+    );
+    assert.equal(result.rows, 3 + 2 + 1);
+    const rows = await withCustomerRole(pool, customer, async (c) =>
+      (await c.query(`SELECT region_id, bucket_start::text, temperature_avg, market_volume, temperature_volume_correlation
+        FROM ${customer.schema}.analysis_all1 ORDER BY region_id, bucket_start`)).rows,
+    );
+    assert.deepEqual(rows, [
+      { region_id: 'r01', bucket_start: '2024-01-01', temperature_avg: 2, market_volume: 40, temperature_volume_correlation: -1 },
+      { region_id: 'r01', bucket_start: '2024-02-01', temperature_avg: 5, market_volume: 20, temperature_volume_correlation: -1 },
+      { region_id: 'r01', bucket_start: '2024-03-01', temperature_avg: 7, market_volume: null, temperature_volume_correlation: -1 },
+      { region_id: 'r08', bucket_start: '2024-03-01', temperature_avg: null, market_volume: 8, temperature_volume_correlation: null },
+      { region_id: 'r09', bucket_start: '2024-01-01', temperature_avg: 10, market_volume: 5, temperature_volume_correlation: 1 },
+      { region_id: 'r09', bucket_start: '2024-02-01', temperature_avg: 20, market_volume: 15, temperature_volume_correlation: 1 },
+    ]);
+  });
+
   it('finds the customers whose activity changed on rainy days (weather_impact), with their latest attributes', async () => {
     const request = {
       type: 'weather_impact' as const,

@@ -12,14 +12,21 @@ import { ensureSqlfluff, lintRedshiftSql, type SqlViolation } from '../lib/infra
 import { createRedshiftWarehouse, loadClientToken, redshiftTarget } from '../lib/warehouse/redshift/data-api-warehouse.ts';
 import {
   checkBatch,
+  createRoleSql,
+  dropTableSql,
   ensureSchemaBatch,
+  externalColumnsSql,
   externalSchemasSql,
   loadBatch,
   loadRecordSql,
   MAX_STATEMENT_BYTES,
+  personalExternalSchemaSql,
+  replaceTableBatch,
+  roleExistsSql,
   spectrumExamples,
   sqlDate,
   sqlString,
+  tableExistsSql,
 } from '../lib/warehouse/redshift/sql.ts';
 import { WAREHOUSE_TABLES, WH_MARKET_DAILY, WH_REGIONS, WH_WEATHER_DAILY, type WarehouseTable } from '../lib/warehouse/tables.ts';
 import { WarehouseError, type LoadRequest } from '../lib/warehouse/warehouse.ts';
@@ -40,6 +47,15 @@ function redshiftConfig(extra: Record<string, string> = {}): Config {
   });
 }
 
+const CUSTOMER_TABLE = {
+  source: { namespace: 'personal_acme', name: 'analysis_a1' },
+  schema: 'customer_acme',
+  table: 'analysis_a1',
+  readerRole: 'tempolake_c_acme',
+  loadId: 'analysis:acme:a1:load',
+} as const;
+const RESULT_COLUMNS = ['region_id', 'bucket', 'bucket_start', 'temperature_avg'];
+
 const show = (v: readonly SqlViolation[]): string => v.map((x) => `${x.statement} L${x.line}:${x.column} ${x.code} ${x.description}`).join('\n');
 
 describe('generated Redshift SQL passes sqlfluff --dialect redshift', () => {
@@ -59,6 +75,13 @@ describe('generated Redshift SQL passes sqlfluff --dialect redshift', () => {
       add(`load_${t.name}_ranged`, loadBatch({ table: t, range: WEEK, loadId: `lint:${t.name}:ranged` }).sqls);
       add(`load_${t.name}_full`, loadBatch({ table: t, loadId: `lint:${t.name}:full` }).sqls);
     }
+    // Customer tables (analysis results, uploads): first load and replacement.
+    add('personal_schema', [personalExternalSchemaSql({ iamRole: IAM_ROLE, glueDatabasePrefix: 'tempolake_' }, 'personal_acme')]);
+    add('customer_role', [roleExistsSql('tempolake_c_acme'), createRoleSql('tempolake_c_acme'), tableExistsSql('customer_acme', 'analysis_a1'), externalColumnsSql('personal_acme', 'analysis_a1')]);
+    for (const exists of [false, true]) {
+      add(`replace_table_${exists}`, replaceTableBatch({ ...CUSTOMER_TABLE, columns: RESULT_COLUMNS, exists }).sqls);
+    }
+    add('drop_customer_table', [dropTableSql('customer_acme', 'analysis_a1')]);
     assert.ok(statements.length > 70, `only ${statements.length} statements`);
     const violations = await lintRedshiftSql(sqlfluff, statements);
     assert.equal(violations.length, 0, `sqlfluff violations:\n${show(violations)}`);
@@ -332,6 +355,98 @@ describe('Redshift warehouse against a fake Data API', () => {
     const [query] = fake.calls('ExecuteStatement');
     assert.equal(query?.['Sql'], loadRecordSql('wf-8:weather_daily'));
     assert.equal(fake.calls('GetStatementResult').length, 1);
+    await wh.close();
+  });
+
+  test('a customer table: external schema over its namespace, role made once, one batch that drops, creates, grants and records', async () => {
+    reset();
+    const roles = new Set<string>();
+    const tables = new Set<string>();
+    fake.resultFor = (sql) => {
+      if (sql.includes('FROM svv_external_columns')) return { columns: ['columnname'], rows: RESULT_COLUMNS.map((c) => [c]) };
+      if (sql.includes('FROM svv_roles')) return { columns: ['found'], rows: [[roles.has('tempolake_c_acme') ? 1 : 0]] };
+      if (sql.includes('FROM svv_tables')) return { columns: ['found'], rows: [[tables.has('customer_acme.analysis_a1') ? 1 : 0]] };
+      if (sql.includes('FROM tempolake_meta.loads')) return { columns: ['rows', 'replaced'], rows: [[5479, tables.has('customer_acme.analysis_a1') ? 5479 : 0]] };
+      return undefined;
+    };
+    const wh = open();
+    const progress: string[] = [];
+    const first = await wh.replaceTable({ ...CUSTOMER_TABLE, onProgress: (d) => progress.push(d) });
+    assert.deepEqual([first.table, first.rows, first.replaced], ['customer_acme.analysis_a1', 5479, 0]);
+    const statements = fake.executed.map((e) => (e.operation === 'BatchExecuteStatement' ? 'batch' : e.sqls[0]?.split('\n')[0]));
+    assert.deepEqual(statements, [
+      'CREATE EXTERNAL SCHEMA IF NOT EXISTS lake_personal_acme',
+      'SELECT columnname',
+      'SELECT COUNT(*) AS role_count',
+      'CREATE ROLE tempolake_c_acme',
+      'SELECT COUNT(*) AS table_count',
+      'batch',
+      'SELECT',
+    ]);
+    assert.match(fake.executed[0]?.sqls[0] as string, /DATABASE 'tempolake_personal_acme'/);
+    const batch = fake.batches[0];
+    assert.deepEqual(batch?.sqls, replaceTableBatch({ ...CUSTOMER_TABLE, columns: RESULT_COLUMNS, exists: false }).sqls);
+    assert.equal(batch?.clientToken, loadClientToken(CUSTOMER_TABLE.loadId));
+    assert.ok(batch?.sqls.includes(`CREATE TABLE customer_acme.analysis_a1 AS\nSELECT\n${RESULT_COLUMNS.map((c) => `    ${c}`).join(',\n')}\nFROM lake_personal_acme.analysis_a1`));
+    assert.ok(batch?.sqls.includes('GRANT SELECT ON customer_acme.analysis_a1 TO ROLE tempolake_c_acme'));
+    assert.ok(!batch?.sqls.some((q) => /TRUNCATE|BEGIN|COMMIT/.test(q)), 'the batch is the transaction: no TRUNCATE, BEGIN or COMMIT inside');
+    assert.ok(progress.some((p) => p.includes('STARTED')));
+
+    // Next time the role and the table are there: no CREATE ROLE, the old rows are counted as replaced.
+    roles.add('tempolake_c_acme');
+    tables.add('customer_acme.analysis_a1');
+    fake.executed.length = 0;
+    const second = await wh.replaceTable({ ...CUSTOMER_TABLE, loadId: 'analysis:acme:a1:load:again' });
+    assert.deepEqual([second.rows, second.replaced], [5479, 5479]);
+    assert.ok(!fake.executed.some((e) => e.sqls[0]?.startsWith('CREATE ROLE')));
+    assert.deepEqual(fake.batches[0]?.sqls, replaceTableBatch({ ...CUSTOMER_TABLE, columns: RESULT_COLUMNS, loadId: 'analysis:acme:a1:load:again', exists: true }).sqls);
+
+    // The same load id again re-attaches to the batch already sent: nothing runs twice.
+    fake.executed.length = 0;
+    await wh.replaceTable({ ...CUSTOMER_TABLE, loadId: 'analysis:acme:a1:load:again' });
+    assert.equal(fake.batches.length, 0);
+
+    await wh.dropTable('customer_acme', 'analysis_a1');
+    assert.equal(fake.executed.at(-1)?.sqls[0], 'DROP TABLE IF EXISTS customer_acme.analysis_a1');
+    await wh.close();
+  });
+
+  test('a role created meanwhile by another worker is not an error; a failed create-as-select surfaces Redshift\'s text', async () => {
+    reset();
+    fake.resultFor = (sql) =>
+      sql.includes('FROM svv_external_columns') ? { columns: ['columnname'], rows: [['region_id']] } : sql.includes('FROM svv_') ? { columns: ['n'], rows: [[0]] } : undefined;
+    fake.failWhen = (sql) =>
+      sql.startsWith('CREATE ROLE')
+        ? 'ERROR: role "tempolake_c_acme" already exists'
+        : sql.startsWith('CREATE TABLE customer_acme')
+          ? 'ERROR: Spectrum Scan Error: table analysis_a1 not found in Glue database tempolake_personal_acme'
+          : undefined;
+    const wh = open();
+    await assert.rejects(wh.replaceTable({ ...CUSTOMER_TABLE, loadId: 'analysis:acme:a1:load:ctas-fails' }), (err: Error) => {
+      assert.ok(err instanceof WarehouseError);
+      assert.match(err.message, /FAILED at statement 4 of \d+ \(CREATE TABLE customer_acme\.analysis_a1 AS\): ERROR: Spectrum Scan Error/);
+      return true;
+    });
+    assert.ok(fake.executed.some((e) => e.sqls[0]?.startsWith('CREATE ROLE')), 'the role creation was tried and its race ignored');
+    await wh.close();
+  });
+
+  test('a result table Glue does not list fails clearly, before any batch', async () => {
+    reset();
+    fake.resultFor = (sql) => (sql.includes('FROM svv_external_columns') ? { columns: ['columnname'], rows: [] } : undefined);
+    const wh = open();
+    await assert.rejects(wh.replaceTable({ ...CUSTOMER_TABLE, loadId: 'analysis:acme:a1:load:no-glue' }), /personal_acme\.analysis_a1 is not in the Glue Data Catalog/);
+    assert.equal(fake.batches.length, 0);
+    await wh.close();
+  });
+
+  test('bad customer names are refused before anything is sent', async () => {
+    reset();
+    const wh = open();
+    await assert.rejects(wh.replaceTable({ ...CUSTOMER_TABLE, table: 'x; DROP TABLE serving.regions' }), WarehouseError);
+    await assert.rejects(wh.dropTable('customer_acme', 'Robert"); --'), WarehouseError);
+    assert.equal(fake.batches.length, 0);
+    assert.ok(!fake.executed.some((e) => e.sqls[0]?.includes('Robert')));
     await wh.close();
   });
 

@@ -41,7 +41,7 @@ async function checkRequest(session: LakeSession, request: AnalysisRequest, cust
       if (column !== undefined && !columns.includes(column)) throw new InvalidAnalysisError(`${field}: dataset "${request.dataset}" has no column "${column}" (it has ${columns.join(', ')})`);
     }
   }
-  if ('region_id' in request) {
+  if ('region_id' in request && request.region_id !== undefined) {
     const [known] = await session.rows<{ n: string }>(`SELECT count(*) AS n FROM ${qualified(OPERATIONAL_REGIONS)} WHERE region_id = ?`, [request.region_id]);
     if (Number(known?.n) === 0) throw new InvalidAnalysisError(`unknown region "${request.region_id}": GET /v1/regions lists them`);
   }

@@ -18,7 +18,7 @@ const dayCount = (from: string, to: string): number => (Date.parse(`${to}T00:00:
 export const RegionTrendRequest = z
   .strictObject({
     type: z.literal('region_trend'),
-    region_id: RegionIdField,
+    region_id: RegionIdField.optional().meta({ description: 'The region (GET /v1/regions); omitted: every region, each with its own series and correlation' }),
     from: Day,
     to: Day,
     bucket: z.enum(['day', 'week', 'month']).default('month').meta({ description: 'Bucket of the series: ISO weeks start on Monday' }),
@@ -28,7 +28,7 @@ export const RegionTrendRequest = z
   .meta({
     id: 'RegionTrendRequest',
     description:
-      "Weather and market series of one region bucketed by day, week or month, with the Pearson correlation of the buckets' average temperature and traded volume.",
+      "Weather and market series of one region (or of every region) bucketed by day, week or month, with the Pearson correlation of the buckets' average temperature and traded volume.",
   });
 
 /** Daily weather measures a condition may test (columns of operational.weather_daily). */

@@ -20,7 +20,22 @@ import {
 } from '@aws-sdk/client-redshift-data';
 import type { Config } from '../../config.ts';
 import { DuplicateKeyError, WarehouseError, type LoadRequest, type LoadResult, type Warehouse } from '../warehouse.ts';
-import { checkLakeCatalog, checkStatement, ensureSchemaBatch, externalSchemasSql, loadBatch, loadRecordSql } from './sql.ts';
+import {
+  checkLakeCatalog,
+  checkStatement,
+  createRoleSql,
+  dropTableSql,
+  ensureSchemaBatch,
+  externalColumnsSql,
+  externalSchemasSql,
+  loadBatch,
+  loadRecordSql,
+  personalExternalSchema,
+  personalExternalSchemaSql,
+  replaceTableBatch,
+  roleExistsSql,
+  tableExistsSql,
+} from './sql.ts';
 
 export interface RedshiftWarehouseOptions {
   /** A client of the caller's (tests: the fake's endpoint); close() leaves it open. */
@@ -150,7 +165,7 @@ export function createRedshiftWarehouse(config: Config, opts: RedshiftWarehouseO
    * once finished, and one that FAILED earlier (a conflict, a restart) is not returned
    * forever for the token's 8 hours: the next token, derived from the failed id, runs anew.
    */
-  async function submitLoad(request: LoadRequest, sqls: string[]): Promise<string> {
+  async function submitLoad(load: { loadId: string; name: string; onProgress: ((detail: string) => void) | undefined }, sqls: string[]): Promise<string> {
     const callStart = Date.now();
     const failed: string[] = [];
     for (let gen = 0; gen < MAX_TOKEN_GENERATIONS; gen++) {
@@ -158,8 +173,8 @@ export function createRedshiftWarehouse(config: Config, opts: RedshiftWarehouseO
         new BatchExecuteStatementCommand({
           ...target,
           Sqls: sqls,
-          ClientToken: loadClientToken(request.loadId, failed),
-          StatementName: `tempolake:load:${request.table.name}`,
+          ClientToken: loadClientToken(load.loadId, failed),
+          StatementName: `tempolake:load:${load.name}`,
         }),
       );
       const id = out.Id as string;
@@ -167,10 +182,38 @@ export function createRedshiftWarehouse(config: Config, opts: RedshiftWarehouseO
       if (!earlier) return id;
       const status = (await describe(id)).Status;
       if (status !== 'FAILED' && status !== 'ABORTED') return id;
-      request.onProgress?.(`redshift load ${request.table.name}: earlier attempt ${id} ${status}, sending again`);
+      load.onProgress?.(`redshift load ${load.name}: earlier attempt ${id} ${status}, sending again`);
       failed.push(id);
     }
-    throw new WarehouseError(`Redshift load ${request.loadId}: ${MAX_TOKEN_GENERATIONS} earlier attempts failed (${failed.join(', ')})`);
+    throw new WarehouseError(`Redshift load ${load.loadId}: ${MAX_TOKEN_GENERATIONS} earlier attempts failed (${failed.join(', ')})`);
+  }
+
+  /** The first column of a one-row query's result, as a number. */
+  async function queryNumber(sql: string, what: string): Promise<number> {
+    const d = await execute(sql, what);
+    const res = await client.send(new GetStatementResultCommand({ Id: d.Id as string }));
+    return fieldNumber(res.Records?.[0]?.[0], what);
+  }
+
+  /** The source table's columns as Glue registers them; a table Glue does not know is a clear error, retried (registration may lag). */
+  async function externalColumns(namespace: string, table: string): Promise<string[]> {
+    const d = await execute(externalColumnsSql(namespace, table), 'column lookup');
+    const res = await client.send(new GetStatementResultCommand({ Id: d.Id as string }));
+    const columns = (res.Records ?? []).map((r) => (r[0] && 'stringValue' in r[0] ? r[0].stringValue : undefined)).filter((c): c is string => c !== undefined);
+    if (columns.length === 0) {
+      throw new WarehouseError(`${namespace}.${table} is not in the Glue Data Catalog (external schema ${personalExternalSchema(namespace)} lists no columns for it)`);
+    }
+    return columns;
+  }
+
+  /** Creates the customer's role unless it exists; a creation that lost a race to another worker is fine. */
+  async function ensureRole(role: string): Promise<void> {
+    if ((await queryNumber(roleExistsSql(role), 'role lookup')) > 0) return;
+    try {
+      await execute(createRoleSql(role), 'create role');
+    } catch (err) {
+      if (!(err instanceof WarehouseError && /already exists/i.test(err.message))) throw err;
+    }
   }
 
   /** Rows and replaced as the load recorded them, when sub-statement counts are missing. */
@@ -186,11 +229,24 @@ export function createRedshiftWarehouse(config: Config, opts: RedshiftWarehouseO
     dialect: 'redshift',
 
     async replaceTable(request): Promise<LoadResult> {
-      throw new WarehouseError(`customer tables (${request.schema}.${request.table}) are not loaded into Redshift yet: only the serving tables are`);
+      const t0 = Date.now();
+      const name = `${request.schema}.${request.table}`;
+      replaceTableBatch({ ...request, columns: ['x'], exists: false }); // names checked before anything is sent
+      request.onProgress?.(`redshift: external schema over ${request.source.namespace}, role ${request.readerRole}`);
+      await execute(personalExternalSchemaSql(lake, request.source.namespace), 'external schema');
+      const columns = await externalColumns(request.source.namespace, request.source.name);
+      await ensureRole(request.readerRole);
+      const exists = (await queryNumber(tableExistsSql(request.schema, request.table), 'table lookup')) > 0;
+      const batch = replaceTableBatch({ ...request, columns, exists });
+      const id = await submitLoad({ loadId: request.loadId, name, onProgress: request.onProgress }, batch.sqls);
+      await waitFor(id, `load ${name}`, request.onProgress);
+      // CREATE TABLE … AS reports no row count through the Data API: read what the batch recorded.
+      const counts = await recordedCounts(request.loadId);
+      return { table: name, ...counts, ms: Date.now() - t0 };
     },
 
     async dropTable(schema: string, table: string): Promise<void> {
-      throw new WarehouseError(`customer tables (${schema}.${table}) are not managed on Redshift yet`);
+      await execute(dropTableSql(schema, table), 'drop table');
     },
 
     async ensureSchema(): Promise<void> {
@@ -202,8 +258,8 @@ export function createRedshiftWarehouse(config: Config, opts: RedshiftWarehouseO
     async load(request: LoadRequest): Promise<LoadResult> {
       const t0 = Date.now();
       const batch = loadBatch(request);
-      const id = await submitLoad(request, batch.sqls);
       const { table } = request;
+      const id = await submitLoad({ loadId: request.loadId, name: table.name, onProgress: request.onProgress }, batch.sqls);
       const done = await waitFor(id, `load ${table.name}`, request.onProgress, (i) =>
         i === batch.keyCheckIndex
           ? `lake_operational.${table.source.name} has more than one row per (${table.key.join(', ')}); nothing loaded`

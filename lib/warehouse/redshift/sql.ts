@@ -272,6 +272,115 @@ export function loadRecordSql(loadId: string): string {
   );
 }
 
+/** External schema over the Glue database of a customer's personal namespace (`personal_<customer>`). */
+export const personalExternalSchema = (namespace: string): string => `lake_${ident(namespace)}`;
+
+/**
+ * `lake_personal_<customer>` over the Glue database of the customer's namespace: analysis
+ * results and uploads are Iceberg tables there, registered in Glue like the serving ones.
+ * One ExecuteStatement, outside any transaction (external DDL).
+ */
+export function personalExternalSchemaSql(lake: LakeCatalog, namespace: string): string {
+  checkLakeCatalog(lake);
+  return checkStatement(externalSchemaSql(personalExternalSchema(namespace), `${lake.glueDatabasePrefix}${ident(namespace)}`, lake.iamRole));
+}
+
+/** 1 when the role exists (Redshift has no CREATE ROLE IF NOT EXISTS). */
+export function roleExistsSql(role: string): string {
+  return checkStatement(['SELECT COUNT(*) AS role_count', 'FROM svv_roles', `WHERE role_name = ${sqlString(ident(role))}`].join('\n'));
+}
+
+export function createRoleSql(role: string): string {
+  return checkStatement(`CREATE ROLE ${ident(role)}`);
+}
+
+/** 1 when `schema.table` exists. */
+export function tableExistsSql(schema: string, table: string): string {
+  return checkStatement(
+    ['SELECT COUNT(*) AS table_count', 'FROM svv_tables', 'WHERE', `    table_schema = ${sqlString(ident(schema))}`, `    AND table_name = ${sqlString(ident(table))}`].join('\n'),
+  );
+}
+
+/** The columns Glue holds for a personal Iceberg table, in table order (none: not registered). */
+export function externalColumnsSql(namespace: string, table: string): string {
+  return checkStatement(
+    [
+      'SELECT columnname',
+      'FROM svv_external_columns',
+      'WHERE',
+      `    schemaname = ${sqlString(personalExternalSchema(namespace))}`,
+      `    AND tablename = ${sqlString(ident(table))}`,
+      'ORDER BY columnnum',
+    ].join('\n'),
+  );
+}
+
+export function dropTableSql(schema: string, table: string): string {
+  return checkStatement(`DROP TABLE IF EXISTS ${ident(schema)}.${ident(table)}`);
+}
+
+export interface ReplaceTableBatchRequest {
+  /** The Iceberg table, `personal_<customer>.<name>`. */
+  readonly source: { readonly namespace: string; readonly name: string };
+  readonly schema: string;
+  readonly table: string;
+  readonly readerRole: string;
+  readonly loadId: string;
+  /** The source's columns, in order (as Glue lists them). */
+  readonly columns: readonly string[];
+  /** The table is there already: its row count is recorded as replaced. */
+  readonly exists: boolean;
+}
+
+export interface ReplaceTableBatch {
+  readonly sqls: string[];
+  /** Index in `sqls` of the CREATE TABLE … AS (its ResultRows = rows loaded, when reported). */
+  readonly createIndex: number;
+}
+
+/**
+ * A customer table (analysis result, upload) replaced as ONE transaction: the schema and its
+ * grant, the old table dropped, the new one created from the Iceberg table through the
+ * external schema (delete files applied), readable by the customer's role, the load recorded.
+ * Readers wait on the DROP's lock and then see the new table whole.
+ */
+export function replaceTableBatch(request: ReplaceTableBatchRequest): ReplaceTableBatch {
+  const { loadId } = request;
+  if (loadId === '' || statementBytes(loadId) > MAX_LOAD_ID_BYTES) {
+    throw new WarehouseError(`load id must be 1 to ${MAX_LOAD_ID_BYTES} bytes, got ${statementBytes(loadId)}`);
+  }
+  const schema = ident(request.schema);
+  const target = `${schema}.${ident(request.table)}`;
+  const role = ident(request.readerRole);
+  const source = `${personalExternalSchema(request.source.namespace)}.${ident(request.source.name)}`;
+  const sqls = [`CREATE SCHEMA IF NOT EXISTS ${schema}`, `GRANT USAGE ON SCHEMA ${schema} TO ROLE ${role}`];
+  if (request.exists) sqls.push(`CREATE TEMP TABLE replaced_rows AS\nSELECT COUNT(*) AS n\nFROM ${target}`);
+  sqls.push(`DROP TABLE IF EXISTS ${target}`);
+  if (request.columns.length === 0) throw new WarehouseError(`${source} has no columns`);
+  const colList = request.columns.map((c) => `    ${ident(c)}`).join(',\n');
+  const createIndex = sqls.push(`CREATE TABLE ${target} AS\nSELECT\n${colList}\nFROM ${source}`) - 1;
+  sqls.push(
+    `GRANT SELECT ON ${target} TO ROLE ${role}`,
+    `DELETE FROM ${LOADS_TABLE}\nWHERE load_id = ${sqlString(loadId)}`,
+    [
+      `INSERT INTO ${LOADS_TABLE} (`,
+      '    load_id, table_name, range_from, range_to, rows, replaced, loaded_at',
+      ')',
+      'SELECT',
+      `    ${sqlString(loadId)} AS load_id,`,
+      `    ${sqlString(`${request.schema}.${request.table}`)} AS target_table,`,
+      '    NULL AS scope_from,',
+      '    NULL AS scope_to,',
+      '    COUNT(*) AS loaded_rows,',
+      `    ${request.exists ? '(SELECT MAX(replaced_rows.n) FROM replaced_rows)' : '0'} AS replaced_rows,`,
+      '    SYSDATE AS loaded_at',
+      `FROM ${target}`,
+    ].join('\n'),
+  );
+  if (request.exists) sqls.push('DROP TABLE replaced_rows');
+  return { sqls: checkBatch(sqls), createIndex };
+}
+
 export interface SpectrumQuery {
   readonly name: string;
   readonly doc: string;
