@@ -339,6 +339,32 @@ export const settings = {
     fallback: '',
     parse: text,
   },
+  kubeApiPort: { env: 'KUBE_API_PORT', doc: 'HTTPS port of the local kube-apiserver (not 6443, so a real cluster is left alone)', fallback: '16443', parse: port },
+  etcdPort: {
+    env: 'ETCD_PORT',
+    doc: 'Client port of the local etcd behind kube-apiserver (its peer port is this + 1)',
+    fallback: '12379',
+    parse: (raw, name) => {
+      const n = port(raw, name);
+      if (n === 65535) throw new ConfigError(`${name} must leave room for the peer port (${name} + 1), got "${raw}"`);
+      return n;
+    },
+  },
+  kubeconfigPath: {
+    env: 'KUBECONFIG_PATH',
+    doc: 'Kubeconfig of the cluster Spark jobs run on (empty: the local API server that `lake infra` manages)',
+    fallback: '',
+    parse: (raw) => (raw === '' ? '' : path.resolve(raw)),
+  },
+  sparkNamespace: {
+    env: 'SPARK_NAMESPACE',
+    doc: 'Kubernetes namespace of the SparkApplications',
+    fallback: 'tempolake',
+    parse: (raw, name) => {
+      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(raw)) throw new ConfigError(`${name} must be a DNS label (a-z, 0-9, -), got "${raw}"`);
+      return raw;
+    },
+  },
   apiHost: { env: 'API_HOST', doc: 'Interface the REST API binds', fallback: '127.0.0.1', parse: text },
   apiPort: { env: 'API_PORT', doc: 'Port of the REST API', fallback: '8080', parse: port },
   apiRateLimitPerMinute: {
@@ -360,6 +386,26 @@ export const settings = {
     doc: 'Memory limit of the in-process DuckDB per activity (it spills to disk above it)',
     fallback: '2GB',
     parse: text,
+  },
+  sparkMaster: {
+    env: 'SPARK_MASTER',
+    doc: 'Master of the local spark-submit (pyspark from the cache): local[N] threads in one JVM, or spark://host:port',
+    fallback: 'local[2]',
+    parse: (raw, name) => {
+      if (!/^(local(\[(\d+|\*)(,\d+)?\])?|spark:\/\/\S+)$/.test(raw)) {
+        throw new ConfigError(`${name} must be local, local[N], local[*] or spark://host:port, got "${raw}"`);
+      }
+      return raw;
+    },
+  },
+  sparkDriverMemory: {
+    env: 'SPARK_DRIVER_MEMORY',
+    doc: 'Heap of the Spark driver JVM (in local mode it also runs the tasks), e.g. 2g or 1536m',
+    fallback: '2g',
+    parse: (raw, name) => {
+      if (!/^\d+[kmgt]?$/i.test(raw)) throw new ConfigError(`${name} must be a JVM memory size like 2g or 1536m, got "${raw}"`);
+      return raw;
+    },
   },
 } satisfies Record<string, Setting<unknown>>;
 

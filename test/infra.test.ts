@@ -15,7 +15,7 @@ describe('infra', () => {
     const statuses = await infraStatus(config);
     assert.deepEqual(
       statuses.map((s) => [s.name, s.running]),
-      [['temporal', true], ['minio', true], ['kafka', true], ['postgres', true], ['iceberg', true], ['sources', true], ['weather', true], ['market', true]],
+      [['temporal', true], ['minio', true], ['kafka', true], ['postgres', true], ['kubernetes', true], ['iceberg', true], ['sources', true], ['weather', true], ['market', true]],
     );
     assert.ok(statuses.find((s) => s.name === 'temporal')?.notes.some((n) => n.includes(`:${config.temporalUiPort}/`)));
   });
@@ -23,9 +23,14 @@ describe('infra', () => {
   it('infra up a second time starts nothing and keeps the same processes', async () => {
     const before = await infraStatus(config);
     const lines: string[] = [];
-    const started = await infraUp(config, (l) => lines.push(l));
+    const started = await infraUp(config, (l) => lines.push(l), services.map((s) => s.name));
     assert.deepEqual(started, []);
     assert.equal(lines.filter((l) => l.includes('already running')).length, services.length, lines.join('\n'));
+    // Unnamed, `up` leaves the on-demand servers out (a first demo need not build Kubernetes).
+    const plain: string[] = [];
+    await infraUp(config, (l) => plain.push(l));
+    assert.ok(!plain.some((l) => l.includes('kubernetes')), plain.join('\n'));
+    assert.equal(plain.filter((l) => l.includes('already running')).length, services.filter((s) => !s.onDemand).length);
     const after = await infraStatus(config);
     assert.deepEqual(after.map((s) => s.pid), before.map((s) => s.pid));
   });

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../lib/config.ts';
-import { infraDown, infraUp } from '../lib/infra/index.ts';
+import { infraDown, infraUp, services } from '../lib/infra/index.ts';
 
 const testDir = path.dirname(fileURLToPath(import.meta.url));
 
@@ -31,7 +31,8 @@ async function main(): Promise<number> {
   const config = loadConfig();
   const t0 = Date.now();
   console.log('Starting local servers for the tests…');
-  const started = await infraUp(config, (line) => console.log(line));
+  // Every server, the on-demand ones (Kubernetes) too: the tests use them all.
+  const started = await infraUp(config, (line) => console.log(line), services.map((s) => s.name));
   console.log(`servers ready in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
   let code = 1;

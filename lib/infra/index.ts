@@ -4,17 +4,19 @@ import type { InfraContext, LocalService, Progress, ServiceStatus } from './serv
 import { fileSourcesService } from './services/file-sources.ts';
 import { icebergService } from './services/iceberg.ts';
 import { kafkaService } from './services/kafka.ts';
+import { kubernetesService } from './services/kubernetes.ts';
 import { marketSimService } from './services/market-sim.ts';
 import { minioService } from './services/minio.ts';
 import { postgresService } from './services/postgres.ts';
 import { temporalService } from './services/temporal.ts';
 import { weatherSimService } from './services/weather-sim.ts';
 
-export const services: readonly LocalService[] = [temporalService, minioService, kafkaService, postgresService, icebergService, fileSourcesService, weatherSimService, marketSimService];
+export const services: readonly LocalService[] = [temporalService, minioService, kafkaService, postgresService, kubernetesService, icebergService, fileSourcesService, weatherSimService, marketSimService];
 
 
+/** The named servers, or every server but the on-demand ones. */
 function pick(names?: readonly string[]): LocalService[] {
-  if (!names || names.length === 0) return [...services];
+  if (!names || names.length === 0) return services.filter((s) => !s.onDemand);
   const unknown = names.filter((n) => !services.some((s) => s.name === n));
   if (unknown.length > 0) {
     throw new Error(`unknown server ${unknown.join(', ')}; known: ${services.map((s) => s.name).join(', ')}`);
@@ -49,7 +51,8 @@ export async function infraUp(config: Config, progress: Progress, names?: readon
 }
 
 export async function infraDown(config: Config, progress: Progress, names?: readonly string[]): Promise<void> {
-  for (const service of pick(names).reverse()) {
+  // Stopping takes every server, on-demand ones included.
+  for (const service of (names && names.length > 0 ? pick(names) : [...services]).reverse()) {
     if (!service.managed(config)) continue;
     const stopped = await service.stop({ config, progress });
     progress(`${stopped ? '✓ stopped' : '- not running:'} ${service.name}`);

@@ -21,6 +21,11 @@ export interface ServiceStatus {
 
 export interface LocalService {
   readonly name: string;
+  /**
+   * Started only when named (`lake infra up kubernetes`; the test runner names every server):
+   * a server only some work needs, too slow to build for everyone's first `lake demo`.
+   */
+  readonly onDemand?: boolean;
   /** Whether the configured address is a loopback one this command may start. */
   managed(config: Config): boolean;
   /** Builds or downloads into the cache folder; a no-op when already there. */

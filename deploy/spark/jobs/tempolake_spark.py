@@ -1,0 +1,153 @@
+"""The shared start and end of every tempolake Spark job.
+
+A job script imports this module first, writes ``main(spark, args) -> dict`` and ends with
+``run_job(main)``. The session it gets reads and writes the lake's Iceberg tables through
+the same REST catalog as DuckDB, as the catalog ``lake`` (also the default catalog, so
+``curated.source_a`` and ``lake.curated.source_a`` name the same table).
+
+Where the catalog is comes from the environment, set by lib/spark/submit.ts from the
+project's config (on Kubernetes, from the SparkApplication's env); nothing is hard-coded
+and S3 keys never appear on a command line:
+
+  TEMPOLAKE_CATALOG_URI        REST catalog endpoint, e.g. http://127.0.0.1:8181
+  TEMPOLAKE_CATALOG_WAREHOUSE  warehouse location (file:///… or s3://bucket/prefix/warehouse)
+  TEMPOLAKE_S3_ENDPOINT        S3 endpoint (MinIO locally); with the next three, only
+  TEMPOLAKE_S3_ACCESS_KEY_ID   needed when the warehouse is on S3
+  TEMPOLAKE_S3_SECRET_ACCESS_KEY
+  TEMPOLAKE_S3_REGION
+  TEMPOLAKE_S3_PATH_STYLE      "true" (default, MinIO) or "false" (virtual-hosted AWS buckets)
+
+The job's outcome is one line on stdout: ``TEMPOLAKE_RESULT {json}`` on success, or
+``TEMPOLAKE_ERROR {json}`` (exception type and message) before a non-zero exit, with the
+traceback on stderr. Logs go to stderr; stdout carries nothing else the caller reads.
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+
+# Before pyspark's import: the caller subtracts its spawn time from this to time the JVM's start.
+PYTHON_STARTED_AT = time.time()
+
+from pyspark.sql import SparkSession  # noqa: E402
+
+RESULT_PREFIX = "TEMPOLAKE_RESULT "
+ERROR_PREFIX = "TEMPOLAKE_ERROR "
+CATALOG = "lake"
+
+_S3_SETTINGS = {
+    "s3.endpoint": "TEMPOLAKE_S3_ENDPOINT",
+    "s3.access-key-id": "TEMPOLAKE_S3_ACCESS_KEY_ID",
+    "s3.secret-access-key": "TEMPOLAKE_S3_SECRET_ACCESS_KEY",
+    "client.region": "TEMPOLAKE_S3_REGION",
+}
+
+
+class JobConfigError(Exception):
+    """A setting the job needs is missing from its environment."""
+
+
+def _required(name):
+    value = os.environ.get(name, "")
+    if not value:
+        raise JobConfigError(f"{name} is not set: the job cannot find the lake's catalog")
+    return value
+
+
+def catalog_properties(env=None):
+    """Properties of the ``lake`` Iceberg REST catalog, from the environment."""
+    env = os.environ if env is None else env
+    warehouse = _required("TEMPOLAKE_CATALOG_WAREHOUSE")
+    props = {
+        "type": "rest",
+        "uri": _required("TEMPOLAKE_CATALOG_URI"),
+        "warehouse": warehouse,
+    }
+    if warehouse.startswith("s3://") or warehouse.startswith("s3a://"):
+        # The local catalog hands out no credentials: the client brings its own endpoint and keys.
+        props["io-impl"] = "org.apache.iceberg.aws.s3.S3FileIO"
+        props["s3.path-style-access"] = env.get("TEMPOLAKE_S3_PATH_STYLE", "true") or "true"
+        for prop, name in _S3_SETTINGS.items():
+            props[prop] = _required(name)
+    # A file:// warehouse keeps the catalog's default FileIO (Hadoop's local file system).
+    return props
+
+
+def lake_session(app_name=None):
+    """A SparkSession with the Iceberg extensions and the lake's REST catalog as ``lake``."""
+    builder = (
+        SparkSession.builder.appName(app_name or os.path.basename(sys.argv[0]) or "tempolake")
+        .config("spark.sql.extensions", "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions")
+        .config(f"spark.sql.catalog.{CATALOG}", "org.apache.iceberg.spark.SparkCatalog")
+        .config("spark.sql.defaultCatalog", CATALOG)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+    )
+    for key, value in catalog_properties().items():
+        builder = builder.config(f"spark.sql.catalog.{CATALOG}.{key}", value)
+    return builder.getOrCreate()
+
+
+def emit_result(result):
+    """Prints the job's one result line (a JSON object) on stdout."""
+    sys.stdout.write(RESULT_PREFIX + json.dumps(result, default=str, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _exception_summary(exc):
+    """The exception's type and a short message: a JVM exception's own class and text, not Py4J's wrapper."""
+    kind = type(exc).__name__
+    message = str(exc)
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        try:
+            kind = f"{kind}({java.getClass().getName()})"
+            message = java.toString()
+        except Exception:  # the gateway may already be gone
+            pass
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    # Spark's analysis errors append the whole logical plan: the first lines say what went wrong.
+    return kind, "\n".join(lines[:8])[:4000]
+
+
+def report_error(exc):
+    """Prints the traceback on stderr and one ``TEMPOLAKE_ERROR`` line on stdout."""
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    sys.stderr.flush()
+    kind, message = _exception_summary(exc)
+    sys.stdout.write(ERROR_PREFIX + json.dumps({"type": kind, "message": message}, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def run_job(main, app_name=None):
+    """Builds the session, runs ``main(spark, args)``, emits its dict with timings, and exits."""
+    spark = None
+    code = 0
+    try:
+        spark = lake_session(app_name)
+        session_ready = time.time()
+        result = main(spark, sys.argv[1:])
+        finished = time.time()
+        emit_result(
+            {
+                "result": result if result is not None else {},
+                "spark_version": spark.version,
+                "timing": {
+                    "python_started_at_ms": round(PYTHON_STARTED_AT * 1000),
+                    "session_ms": round((session_ready - PYTHON_STARTED_AT) * 1000),
+                    "job_ms": round((finished - session_ready) * 1000),
+                },
+            }
+        )
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller as a line
+        report_error(exc)
+        code = 1
+    finally:
+        if spark is not None:
+            try:
+                spark.stop()
+            except Exception:
+                pass
+    sys.exit(code)
