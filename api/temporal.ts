@@ -5,6 +5,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../lib/config.ts';
+import { temporalConnectionOptions } from '../lib/temporal/client.ts';
 
 export interface TemporalAccess {
   /** The connected client (connects on first call). */
@@ -36,7 +37,7 @@ interface Connected {
  * against a dead address retries until its deadline, and close() waits for it.
  */
 async function connectWithin(config: Config, connectTimeoutMs: number): Promise<Connected> {
-  const connection = await Connection.connect({ address: `${config.temporalAddress.host}:${config.temporalAddress.port}`, connectTimeout: connectTimeoutMs });
+  const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: connectTimeoutMs });
   return { client: new Client({ connection, namespace: config.temporalNamespace }), close: () => connection.close() };
 }
 

@@ -28,6 +28,9 @@ const USAGE = `usage: lake <command>
   api                              serve the REST API (docs at /docs/) until Ctrl-C
   customers create <name> | list   customers of the API: schema, role and API key (shown once)
   config                           print every setting, its variable and value
+  deploy env [--part P | --out DIR] | render <overlay> | kustomize
+                                   Kubernetes: the settings as .env files for deploy/k8s, the
+                                   rendered manifests, the pinned kustomize
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -84,6 +87,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'api': {
         const { apiCommand } = await import('./api.ts');
         return await apiCommand(config, rest);
+      }
+      case 'deploy': {
+        const { deployCommand } = await import('./deploy.ts');
+        return await deployCommand(config, rest);
       }
       case 'customers': {
         const { customersCommand } = await import('./customers.ts');

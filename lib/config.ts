@@ -6,9 +6,19 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EngineSettingError, parseEngineOverrides, parseEngineSetting, TRANSFORMS, type Engine } from './engine/engines.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+function wrapEngineError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof EngineSettingError) throw new ConfigError(err.message);
+    throw err;
+  }
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -19,6 +29,13 @@ interface Setting<T> {
   /** Default as the user would write it; a function when it depends on other variables. */
   readonly fallback: string | ((env: Env) => string);
   readonly parse: (raw: string, name: string) => T;
+  /**
+   * A credential, or a value that may carry one (a URL with user:password or an API key):
+   * masked by `lake config`, put in the Secret rather than the ConfigMap by `lake deploy env`.
+   */
+  readonly secret?: boolean;
+  /** About this machine only (its local servers, ports and folders): `lake deploy env` leaves it out. */
+  readonly local?: boolean;
 }
 
 const text = (raw: string): string => raw;
@@ -70,18 +87,30 @@ function list(raw: string): string[] {
     .filter((s) => s.length > 0);
 }
 
+function bool(raw: string, name: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(v)) return true;
+  if (['false', '0', 'no'].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+/** A file path, or empty for none. */
+const optionalPath = (raw: string): string => (raw === '' ? '' : path.resolve(raw));
+
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Every setting, its variable, default and meaning. `lake config` prints this table. */
 export const settings = {
   cacheDir: {
     env: 'TEMPOLAKE_CACHE_DIR',
+    local: true,
     doc: 'Built binaries, jars and virtualenvs, reused across runs (outside the repo)',
     fallback: (env) => path.join(env['XDG_CACHE_HOME'] || path.join(homedir(), '.cache'), 'tempolake'),
     parse: (raw) => path.resolve(raw),
   },
   dataDir: {
     env: 'TEMPOLAKE_DATA_DIR',
+    local: true,
     doc: 'Local server data (Temporal SQLite, MinIO, Kafka logs, PostgreSQL) and the embedded lake',
     fallback: path.join(repoRoot, '.lake'),
     parse: (raw) => path.resolve(raw),
@@ -98,8 +127,52 @@ export const settings = {
     fallback: 'default',
     parse: text,
   },
+  // Temporal over TLS (Temporal Cloud: mTLS with the namespace's client certificate) and how
+  // much one worker takes on per task queue (`lake worker`, one Deployment per queue on Kubernetes).
+  temporalTls: {
+    env: 'TEMPORAL_TLS',
+    doc: 'Connect to Temporal over TLS: true or false (default: true when TEMPORAL_TLS_CERT or TEMPORAL_TLS_CA is set)',
+    fallback: (env) => (env['TEMPORAL_TLS_CERT'] || env['TEMPORAL_TLS_CA'] ? 'true' : 'false'),
+    parse: bool,
+  },
+  temporalTlsCert: {
+    env: 'TEMPORAL_TLS_CERT',
+    doc: 'PEM file of the client certificate for mTLS to Temporal (Temporal Cloud), with TEMPORAL_TLS_KEY; empty: none',
+    fallback: '',
+    parse: optionalPath,
+  },
+  temporalTlsKey: { env: 'TEMPORAL_TLS_KEY', doc: 'PEM file of the private key of TEMPORAL_TLS_CERT', fallback: '', parse: optionalPath },
+  temporalTlsCa: {
+    env: 'TEMPORAL_TLS_CA',
+    doc: "PEM file of the CA that signed the Temporal frontend's certificate (empty: the system's roots, right for Temporal Cloud)",
+    fallback: '',
+    parse: optionalPath,
+  },
+  temporalTlsServerName: {
+    env: 'TEMPORAL_TLS_SERVER_NAME',
+    doc: "Server name (SNI) the Temporal frontend's certificate is checked against, when not TEMPORAL_ADDRESS's host",
+    fallback: '',
+    parse: text,
+  },
+  workerMaxConcurrentActivities: {
+    env: 'WORKER_MAX_CONCURRENT_ACTIVITIES',
+    doc: 'Activities one worker runs at once on each of its task queues (each DuckDB activity may use DUCKDB_MEMORY_LIMIT)',
+    fallback: '100',
+    parse: positiveInt,
+  },
+  workerMaxConcurrentWorkflowTasks: {
+    env: 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS',
+    doc: 'Workflow tasks one worker runs at once on each of its task queues (at least 2)',
+    fallback: '40',
+    parse: (raw, name) => {
+      const n = positiveInt(raw, name);
+      if (n < 2) throw new ConfigError(`${name} must be at least 2 (the workflow cache needs it), got "${raw}"`);
+      return n;
+    },
+  },
   temporalUiPort: {
     env: 'TEMPORAL_UI_PORT',
+    local: true,
     doc: 'Port of the local dev server web UI',
     fallback: '8233',
     parse: port,
@@ -111,9 +184,10 @@ export const settings = {
     parse: httpUrl,
   },
   s3Region: { env: 'S3_REGION', doc: 'S3 region', fallback: 'us-east-1', parse: text },
-  s3AccessKeyId: { env: 'S3_ACCESS_KEY_ID', doc: 'S3 access key (MinIO root user locally)', fallback: 'tempolake', parse: text },
+  s3AccessKeyId: { env: 'S3_ACCESS_KEY_ID', doc: 'S3 access key (MinIO root user locally)', fallback: 'tempolake', parse: text, secret: true },
   s3SecretAccessKey: {
     env: 'S3_SECRET_ACCESS_KEY',
+    secret: true,
     doc: 'S3 secret key (MinIO root password locally, 8+ characters)',
     fallback: 'tempolake-secret',
     parse: minLength(8),
@@ -121,6 +195,7 @@ export const settings = {
   s3Bucket: { env: 'S3_BUCKET', doc: 'Bucket holding the lake', fallback: 'tempolake', parse: text },
   minioConsolePort: {
     env: 'MINIO_CONSOLE_PORT',
+    local: true,
     doc: 'Port of the local MinIO console',
     fallback: '9001',
     parse: port,
@@ -138,6 +213,7 @@ export const settings = {
   },
   kafkaControllerPort: {
     env: 'KAFKA_CONTROLLER_PORT',
+    local: true,
     doc: 'KRaft controller port of the local broker',
     fallback: '9093',
     parse: port,
@@ -152,6 +228,7 @@ export const settings = {
   postgresUser: { env: 'POSTGRES_USER', doc: 'Warehouse admin role', fallback: 'tempolake', parse: text },
   postgresPassword: {
     env: 'POSTGRES_PASSWORD',
+    secret: true,
     doc: 'Warehouse admin password',
     fallback: 'tempolake',
     parse: minLength(1),
@@ -168,6 +245,7 @@ export const settings = {
   },
   lakeLocalRoot: {
     env: 'LAKE_LOCAL_ROOT',
+    local: true,
     doc: 'Folder of the local lake (raw files and the Iceberg warehouse)',
     fallback: (env) => path.join(env['TEMPOLAKE_DATA_DIR'] || path.join(repoRoot, '.lake'), 'lake'),
     parse: (raw) => path.resolve(raw),
@@ -186,6 +264,7 @@ export const settings = {
   },
   icebergCatalogJdbcUri: {
     env: 'ICEBERG_CATALOG_JDBC_URI',
+    local: true,
     doc: 'Backing store of the local REST catalog: a SQLite file by default, or jdbc:postgresql://…',
     fallback: (env) =>
       // SQLite allows one writer at a time: wait for the lock instead of failing with SQLITE_BUSY
@@ -201,6 +280,7 @@ export const settings = {
   },
   sourceAUrl: {
     env: 'SOURCE_A_URL',
+    secret: true,
     doc: 'Folder of source A files: ftp://user:pass@host:port/dir/ or http(s)://host/dir/ (default: the local simulator)',
     fallback: 'ftp://tempolake:tempolake@127.0.0.1:2121/source_a/',
     parse: text,
@@ -223,6 +303,7 @@ export const settings = {
   },
   sourceBUrl: {
     env: 'SOURCE_B_URL',
+    secret: true,
     doc: 'Folder of source B files (ftp:// or http(s)://; default: the local simulator)',
     fallback: 'http://127.0.0.1:8700/source_b/',
     parse: text,
@@ -234,16 +315,18 @@ export const settings = {
     fallback: 'updated_at',
     parse: text,
   },
-  fileSimFtpPort: { env: 'FILE_SIM_FTP_PORT', doc: 'Port of the local FTP simulator of sources A/B', fallback: '2121', parse: port },
-  fileSimHttpPort: { env: 'FILE_SIM_HTTP_PORT', doc: 'Port of the local HTTP simulator of sources A/B', fallback: '8700', parse: port },
+  fileSimFtpPort: { env: 'FILE_SIM_FTP_PORT', doc: 'Port of the local FTP simulator of sources A/B', fallback: '2121', parse: port, local: true },
+  fileSimHttpPort: { env: 'FILE_SIM_HTTP_PORT', doc: 'Port of the local HTTP simulator of sources A/B', fallback: '8700', parse: port, local: true },
   weatherForecastUrl: {
     env: 'WEATHER_FORECAST_URL',
+    secret: true,
     doc: 'Weather (source C) forecast endpoint, Open-Meteo shape: current + hourly forecast (default: the local simulator)',
     fallback: (env) => `http://127.0.0.1:${env['WEATHER_SIM_PORT'] || '8701'}/v1/forecast`,
     parse: httpUrl,
   },
   weatherArchiveUrl: {
     env: 'WEATHER_ARCHIVE_URL',
+    secret: true,
     doc: 'Weather (source C) historical archive endpoint, Open-Meteo shape (real: https://archive-api.open-meteo.com/v1/archive)',
     fallback: (env) => `http://127.0.0.1:${env['WEATHER_SIM_PORT'] || '8701'}/v1/archive`,
     parse: httpUrl,
@@ -267,9 +350,10 @@ export const settings = {
     fallback: '50',
     parse: positiveInt,
   },
-  weatherSimPort: { env: 'WEATHER_SIM_PORT', doc: 'Port of the local weather API simulator (source C)', fallback: '8701', parse: port },
+  weatherSimPort: { env: 'WEATHER_SIM_PORT', doc: 'Port of the local weather API simulator (source C)', fallback: '8701', parse: port, local: true },
   regionsFile: {
     env: 'REGIONS_FILE',
+    local: true,
     doc: 'JSON file seeding operational.regions (id, name, latitude, longitude, metadata)',
     fallback: path.join(repoRoot, 'deploy', 'regions.json'),
     parse: (raw) => path.resolve(raw),
@@ -280,7 +364,7 @@ export const settings = {
     fallback: (env) => `http://127.0.0.1:${env['MARKET_SIM_PORT'] || '8702'}/v1/events`,
     parse: httpUrl,
   },
-  marketSimPort: { env: 'MARKET_SIM_PORT', doc: 'Port of the local market API simulator (source D)', fallback: '8702', parse: port },
+  marketSimPort: { env: 'MARKET_SIM_PORT', doc: 'Port of the local market API simulator (source D)', fallback: '8702', parse: port, local: true },
   marketTopic: { env: 'MARKET_TOPIC', doc: 'Kafka topic of market events (key = region)', fallback: 'market.events', parse: text },
   marketTopicPartitions: {
     env: 'MARKET_TOPIC_PARTITIONS',
@@ -339,9 +423,10 @@ export const settings = {
     fallback: '',
     parse: text,
   },
-  kubeApiPort: { env: 'KUBE_API_PORT', doc: 'HTTPS port of the local kube-apiserver (not 6443, so a real cluster is left alone)', fallback: '16443', parse: port },
+  kubeApiPort: { env: 'KUBE_API_PORT', doc: 'HTTPS port of the local kube-apiserver (not 6443, so a real cluster is left alone)', fallback: '16443', parse: port, local: true },
   etcdPort: {
     env: 'ETCD_PORT',
+    local: true,
     doc: 'Client port of the local etcd behind kube-apiserver (its peer port is this + 1)',
     fallback: '12379',
     parse: (raw, name) => {
@@ -352,6 +437,7 @@ export const settings = {
   },
   kubeconfigPath: {
     env: 'KUBECONFIG_PATH',
+    local: true,
     doc: 'Kubeconfig of the cluster Spark jobs run on (empty: the local API server that `lake infra` manages)',
     fallback: '',
     parse: (raw) => (raw === '' ? '' : path.resolve(raw)),
@@ -398,6 +484,55 @@ export const settings = {
       return raw;
     },
   },
+  engine: {
+    env: 'ENGINE',
+    doc: 'Engine of every transform: duckdb (in the worker), spark (local spark-submit), spark-k8s (SparkApplication), auto (Spark above ENGINE_AUTO_SPARK_BYTES)',
+    fallback: 'duckdb',
+    parse: (raw, name) => wrapEngineError(() => parseEngineSetting(raw, name)),
+  },
+  engineOverrides: {
+    env: 'ENGINE_OVERRIDES',
+    doc: `Engine per transform over ENGINE, e.g. curate_source_a=spark-k8s,market_daily=duckdb (transforms: ${TRANSFORMS.join(', ')})`,
+    fallback: '',
+    parse: (raw, name) => wrapEngineError(() => parseEngineOverrides(raw, name)),
+  },
+  engineAutoSparkBytes: {
+    env: 'ENGINE_AUTO_SPARK_BYTES',
+    doc: 'With auto: inputs of at least this many bytes go to Spark (ENGINE_AUTO_SPARK)',
+    fallback: String(4 * 1024 ** 3),
+    parse: positiveInt,
+  },
+  engineAutoSpark: {
+    env: 'ENGINE_AUTO_SPARK',
+    doc: 'The Spark that auto picks for big inputs: spark or spark-k8s',
+    fallback: 'spark',
+    parse: (raw, name) => {
+      if (raw !== 'spark' && raw !== 'spark-k8s') throw new ConfigError(`${name} must be spark or spark-k8s, got "${raw}"`);
+      return raw as Engine;
+    },
+  },
+  sparkImage: {
+    env: 'SPARK_IMAGE',
+    doc: 'Container image of the SparkApplications (deploy/spark/Dockerfile: Spark, the jobs, the Iceberg and s3a jars)',
+    fallback: 'tempolake/spark:0.1.0',
+    parse: text,
+  },
+  sparkS3Secret: {
+    env: 'SPARK_S3_SECRET',
+    doc: 'Kubernetes Secret holding the lake\'s S3 keys for SparkApplications (keys access-key-id, secret-access-key): never in the spec',
+    fallback: 'tempolake-lake-s3',
+    parse: text,
+  },
+  sparkExecutors: { env: 'SPARK_EXECUTORS', doc: 'Executor pods of a SparkApplication', fallback: '2', parse: positiveInt },
+  sparkExecutorMemory: {
+    env: 'SPARK_EXECUTOR_MEMORY',
+    doc: 'Heap of each SparkApplication executor, e.g. 4g',
+    fallback: '2g',
+    parse: (raw, name) => {
+      if (!/^\d+[kmgt]?$/i.test(raw)) throw new ConfigError(`${name} must be a JVM memory size like 4g, got "${raw}"`);
+      return raw;
+    },
+  },
   sparkDriverMemory: {
     env: 'SPARK_DRIVER_MEMORY',
     doc: 'Heap of the Spark driver JVM (in local mode it also runs the tasks), e.g. 2g or 1536m',
@@ -432,12 +567,28 @@ export function warehouseLocation(config: Config): string {
   return `file://${path.join(config.lakeLocalRoot, 'warehouse')}`;
 }
 
+/** A secret setting's value as `lake config` shows it: a URL keeps its host and path, nothing else. */
+function maskSecret(name: string, value: string): string {
+  if (name.endsWith('_URL')) {
+    try {
+      const url = new URL(value);
+      if (url.username) url.username = '****';
+      if (url.password) url.password = '****';
+      for (const key of [...url.searchParams.keys()]) url.searchParams.set(key, '****');
+      return url.toString();
+    } catch {
+      // not a URL: masked whole below
+    }
+  }
+  return '********';
+}
+
 /** The variable, current value and meaning of every setting, for `lake config`. */
 export function describeConfig(env: Env = process.env): { env: string; value: string; doc: string }[] {
   return (Object.values(settings) as Setting<unknown>[]).map((s) => {
     const given = env[s.env];
     const value = given ?? (typeof s.fallback === 'function' ? s.fallback(env) : s.fallback);
-    return { env: s.env, value: /SECRET|PASSWORD/.test(s.env) ? '********' : value, doc: s.doc };
+    return { env: s.env, value: s.secret ? maskSecret(s.env, value) : value, doc: s.doc };
   });
 }
 

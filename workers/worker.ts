@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkflowBundle } from '@temporalio/worker';
 import type { Config } from '../lib/config.ts';
+import { temporalConnectionOptions } from '../lib/temporal/client.ts';
 import { TASK_QUEUES, type QueueRole } from '../lib/temporal/task-queues.ts';
 import { createActivities } from './activities.ts';
 import type { WorkerDeps } from './deps.ts';
@@ -28,6 +29,9 @@ export interface WorkerOptions {
   readonly taskQueue: string;
   readonly deps: WorkerDeps;
   readonly workflowBundle: WorkflowBundle;
+  /** WORKER_MAX_CONCURRENT_*: how much this worker takes on at once (default: the SDK's 100 activities, 40 workflow tasks). */
+  readonly maxConcurrentActivities?: number;
+  readonly maxConcurrentWorkflowTasks?: number;
 }
 
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
@@ -37,6 +41,8 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue,
     workflowBundle: opts.workflowBundle,
     activities: createActivities(opts.deps),
+    ...(opts.maxConcurrentActivities !== undefined ? { maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities } : {}),
+    ...(opts.maxConcurrentWorkflowTasks !== undefined ? { maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTasks } : {}),
     // Heartbeats (and so cancellations) reach the server within seconds, not 80 % of the heartbeat
     // timeout: a cancelled analysis waits for its activities to stop before it cleans up.
     maxHeartbeatThrottleInterval: '5 seconds',
@@ -45,10 +51,20 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
 
 export async function createWorkers(config: Config, deps: WorkerDeps, roles: readonly QueueRole[]): Promise<{ workers: Worker[]; connection: NativeConnection }> {
   installWorkerRuntime();
-  const connection = await NativeConnection.connect({ address: `${config.temporalAddress.host}:${config.temporalAddress.port}` });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const workflowBundle = await bundleWorkflows();
   const workers = await Promise.all(
-    roles.map((role) => createWorker({ connection, namespace: config.temporalNamespace, taskQueue: TASK_QUEUES[role], deps, workflowBundle })),
+    roles.map((role) =>
+      createWorker({
+        connection,
+        namespace: config.temporalNamespace,
+        taskQueue: TASK_QUEUES[role],
+        deps,
+        workflowBundle,
+        maxConcurrentActivities: config.workerMaxConcurrentActivities,
+        maxConcurrentWorkflowTasks: config.workerMaxConcurrentWorkflowTasks,
+      }),
+    ),
   );
   return { workers, connection };
 }
