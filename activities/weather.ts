@@ -10,7 +10,9 @@ import type { Lineage } from '../lib/lake/publish.ts';
 import { listRawFiles, writeRawFile } from '../lib/lake/raw.ts';
 import { openLakeSession, type LakeSession } from '../lib/lake/session.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
-import { refreshWeatherDaily, refreshWeatherRolling } from '../lib/weather/aggregates.ts';
+import { refreshWeatherDaily, refreshWeatherRolling, scopeText } from '../lib/weather/aggregates.ts';
+import { chooseEngine, type Engine } from '../lib/engine/engines.ts';
+import { runOnSpark, type SparkActivityDeps } from './spark.ts';
 import { curateArchive, curateCurrent, curateForecast, type CuratedWeather } from '../lib/weather/curate.ts';
 import { WeatherApiError, type WeatherClient } from '../lib/weather/open-meteo.ts';
 import { archiveRawFile, hourlyRawFile, type WeatherRawRef } from '../lib/weather/raw-layout.ts';
@@ -20,6 +22,8 @@ export interface WeatherDeps {
   readonly config: Config;
   readonly store: ObjectStore;
   readonly weather: WeatherClient;
+  /** For the Spark engines of weather_daily / weather_rolling. */
+  readonly spark: SparkActivityDeps;
 }
 
 export interface WeatherRun {
@@ -136,21 +140,38 @@ export function createWeatherActivities(deps: WeatherDeps) {
       return withLake(deps.config, (session) => curateArchive(session, deps.store, { ...input, lineage: lineageOf(input.run, input.files) }));
     },
 
-    /** Recomputes weather_daily for `daily` and weather_rolling for `rolling` (each optional). */
+    /** Recomputes weather_daily for `daily` and weather_rolling for `rolling` (each optional), each on its configured engine. */
     async refreshWeatherAggregates(input: {
       daily?: { from: string; to: string };
       rolling?: { from: string; to: string };
       regions?: readonly string[];
       run: WeatherRun;
-    }): Promise<{ daily: number; rolling: number }> {
+    }): Promise<{ daily: number; rolling: number; engines: Engine[] }> {
       const lineage: Lineage = { ...input.run, inputs: [] };
-      return withLake(deps.config, async (session) => {
-        const regions = input.regions ? { regions: input.regions } : {};
-        const daily = input.daily ? (await refreshWeatherDaily(session, { ...input.daily, ...regions, lineage })).rows : 0;
-        heartbeat('rolling');
-        const rolling = input.rolling ? (await refreshWeatherRolling(session, { ...input.rolling, ...regions, lineage })).rows : 0;
-        return { daily, rolling };
-      });
+      const regions = input.regions ? { regions: input.regions } : {};
+      const engines: Engine[] = [];
+      const refresh = async (transform: 'weather_daily' | 'weather_rolling', range: { from: string; to: string } | undefined): Promise<number> => {
+        if (!range || input.regions?.length === 0) return 0;
+        const { engine } = chooseEngine(deps.config, transform);
+        engines.push(engine);
+        if (engine === 'duckdb') {
+          const refreshOn = transform === 'weather_daily' ? refreshWeatherDaily : refreshWeatherRolling;
+          return withLake(deps.config, async (session) => (await refreshOn(session, { ...range, ...regions, lineage })).rows);
+        }
+        const r = await runOnSpark(deps.spark, {
+          engine,
+          transform,
+          input: { ...range, ...regions, lineage },
+          ...input.run,
+          step: `${transform}:${range.from}..${range.to}`,
+          outcome: { kind: 'lineage', table: `operational.${transform}`, scope: scopeText(range, input.regions) },
+        });
+        return r.rows;
+      };
+      const daily = await refresh('weather_daily', input.daily);
+      heartbeat('rolling');
+      const rolling = await refresh('weather_rolling', input.rolling);
+      return { daily, rolling, engines };
     },
   };
 }

@@ -84,7 +84,7 @@ const fakeActivities: AnalysisActivities = {
     if (region === 'r99') throw ApplicationFailure.nonRetryable('unknown region r99', 'InvalidAnalysis');
     if (region.startsWith('gate')) await heartbeatUntil(gates.wait(region));
     if (region.startsWith('hold')) await heartbeatUntil(new Promise<void>(() => undefined));
-    return { lakeTable: `personal_${customerId}.${table}`, rows: 3 };
+    return { lakeTable: `personal_${customerId}.${table}`, rows: 3, engine: 'duckdb' };
   },
   async loadAnalysisResult({ table }) {
     const region = regionOf(table);

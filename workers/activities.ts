@@ -12,15 +12,16 @@ import { openLakeSession } from '../lib/lake/session.ts';
 import type { WorkerDeps } from './deps.ts';
 
 export function createActivities(deps: WorkerDeps) {
+  const spark = { config: deps.config, kube: () => deps.kube(), openLake: () => openLakeSession(deps.config) };
   return {
     ...createSmokeActivities({ s3: deps.s3, bucket: deps.config.s3Bucket, kafka: deps.kafka, pg: deps.pg }),
     ...createFileIngestActivities({ config: deps.config, store: deps.store }),
-    ...createCurateActivities({ config: deps.config, store: deps.store }),
+    ...createCurateActivities({ config: deps.config, store: deps.store, spark }),
     ...createMaintenanceActivities({ config: deps.config }),
-    ...createMarketActivities({ config: deps.config, store: deps.store, kafka: deps.kafka, producer: () => deps.kafkaProducer() }),
-    ...createWeatherActivities({ config: deps.config, store: deps.store, weather: deps.weather }),
+    ...createMarketActivities({ config: deps.config, store: deps.store, kafka: deps.kafka, producer: () => deps.kafkaProducer(), spark }),
+    ...createWeatherActivities({ config: deps.config, store: deps.store, weather: deps.weather, spark }),
     ...createWarehouseActivities({ warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
-    ...createAnalysisActivities({ warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
+    ...createAnalysisActivities({ config: deps.config, warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config), spark }),
     ...createUploadActivities({ store: deps.store, warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
   };
 }

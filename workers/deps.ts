@@ -3,7 +3,9 @@ import { Context } from '@temporalio/activity';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Kafka, Producer } from 'kafkajs';
 import type pg from 'pg';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../lib/config.ts';
+import { createKubeConfig } from '../lib/clients/kubernetes.ts';
 import { createKafka } from '../lib/clients/kafka.ts';
 import { createPostgresPool } from '../lib/clients/postgres.ts';
 import { createS3Client } from '../lib/clients/s3.ts';
@@ -27,6 +29,8 @@ export interface WorkerDeps {
   readonly weather: WeatherClient;
   /** The configured warehouse (PostgreSQL or Redshift), created on first use. */
   warehouse(): Warehouse;
+  /** The Kubernetes cluster SparkApplications go to (ENGINE spark-k8s), loaded on first use. */
+  kube(): KubeConfig;
   close(): Promise<void>;
 }
 
@@ -36,6 +40,7 @@ export function createWorkerDeps(config: Config): WorkerDeps {
   const kafka = createKafka(config, 'tempolake-worker');
   let producer: Promise<Producer> | undefined;
   let warehouse: Warehouse | undefined;
+  let kube: KubeConfig | undefined;
   return {
     config,
     s3,
@@ -68,6 +73,10 @@ export function createWorkerDeps(config: Config): WorkerDeps {
     warehouse() {
       warehouse ??= lazyWarehouse(config, pool);
       return warehouse;
+    },
+    kube() {
+      kube ??= createKubeConfig(config);
+      return kube;
     },
     async close() {
       await warehouse?.close();

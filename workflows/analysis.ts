@@ -9,7 +9,7 @@
 import { ActivityCancellationType, CancellationScope, defineQuery, isCancellation, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { AnalysisActivities } from '../activities/analysis.ts';
 import type { AnalysisRequest } from '../lib/analysis/requests.ts';
-import { DATASET, ZONE } from '../lib/temporal/search-attributes.ts';
+import { DATASET, ENGINE, ZONE } from '../lib/temporal/search-attributes.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
 
 // On cancel, wait until the activity has really stopped: cleanup must not race a commit still under way.
@@ -74,6 +74,7 @@ export async function customerAnalysis(input: AnalysisInput): Promise<AnalysisRe
   const run = { workflowId: workflowInfo().workflowId, runId: workflowInfo().runId };
   try {
     const computed = await compute.computeAnalysis({ customerId: input.customerId, table, request: input.request, run });
+    upsertSearchAttributes([{ key: ENGINE, value: computed.engine }]);
     progress = { phase: 'loading', rows: computed.rows };
     await load.loadAnalysisResult({ customerId: input.customerId, table, loadId: `${run.workflowId}:load` });
     progress = { phase: 'done', rows: computed.rows };

@@ -3,11 +3,11 @@
  * then `curate:<source>:<day>` (a child on the process queue) publishes them to the
  * source's curated Iceberg table. Both IDs make re-runs idempotent and runs findable.
  */
-import { executeChild, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, executeChild, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { CurateActivities, CurateResult } from '../activities/curate.ts';
 import type { FileIngestActivities, RawFileRef } from '../activities/file-ingest.ts';
 import { NON_RETRYABLE_SOURCE_ERRORS } from '../lib/sources/source-error-types.ts';
-import { PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
+import { ENGINE, PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
 
 const ingest = proxyActivities<FileIngestActivities>({
@@ -33,8 +33,11 @@ const ingestNoWait = proxyActivities<FileIngestActivities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_SOURCE_ERRORS },
 });
 
+// On cancel, wait until the activity has stopped (on Spark: its job killed or its
+// SparkApplication deleted), so nothing commits after the run reports cancelled.
 const curate = proxyActivities<CurateActivities>({
   taskQueue: TASK_QUEUES.process,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['MalformedFile', 'RawPartitionEmpty'] },
@@ -81,5 +84,7 @@ export async function processToCurated(input: FileDayInput): Promise<CurateResul
     { key: ZONE, value: 'curated' },
   ]);
   const { workflowId, runId } = workflowInfo();
-  return curate.curateRawDay({ source: input.source, ingestDay: input.day, run: { workflowId, runId } });
+  const curated = await curate.curateRawDay({ source: input.source, ingestDay: input.day, run: { workflowId, runId } });
+  upsertSearchAttributes([{ key: ENGINE, value: curated.engine }]);
+  return curated;
 }

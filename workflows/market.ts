@@ -13,7 +13,8 @@ import { continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, 
 import type { MarketActivities, MarketRun } from '../activities/market.ts';
 import type { CompactedHour } from '../lib/market/compact.ts';
 import type { PollProgress } from '../lib/market/poller.ts';
-import { DATASET, PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
+import { DATASET, ENGINE, PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
+import { engineAttribute, type Engine } from '../lib/engine/engines.ts';
 import { MARKET_LOAD_TABLES } from '../lib/warehouse/table-names.ts';
 import { startWarehouseLoad } from './warehouse.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
@@ -115,10 +116,16 @@ export async function compactMarket(input: { hours: readonly string[] }): Promis
   ]);
   const run: MarketRun = { workflowId: workflowInfo().workflowId, runId: workflowInfo().runId };
   const done: CompactedHour[] = [];
-  for (const hour of hours) done.push(await lake.compactMarketHour({ day: dayOfHour(hour), hour: Number(hour.slice(11, 13)), run }));
+  const engines: Engine[] = [];
+  for (const hour of hours) {
+    const { engine, ...compacted } = await lake.compactMarketHour({ day: dayOfHour(hour), hour: Number(hour.slice(11, 13)), run });
+    done.push(compacted);
+    engines.push(engine);
+  }
   upsertSearchAttributes([{ key: ZONE, value: 'operational' }]);
   const days = { from: dayOfHour(hours[0] as string), to: dayOfHour(hours[hours.length - 1] as string) };
   const daily = await lake.refreshMarketDaily({ ...days, run });
+  upsertSearchAttributes([{ key: ENGINE, value: engineAttribute([...engines, daily.engine]) }]);
   await startWarehouseLoad({ tables: MARKET_LOAD_TABLES, range: days });
   return { hours: done, dailyRows: daily.rows };
 }

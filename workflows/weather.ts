@@ -12,7 +12,8 @@
 import { continueAsNew, defineQuery, executeChild, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { WeatherActivities, WeatherRun } from '../activities/weather.ts';
 import { chunk, mapBounded } from '../lib/temporal/bounded.ts';
-import { DATASET, PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
+import { DATASET, ENGINE, PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
+import { engineAttribute } from '../lib/engine/engines.ts';
 import { WEATHER_LOAD_TABLES } from '../lib/warehouse/table-names.ts';
 import { startWarehouseLoad } from './warehouse.ts';
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
@@ -91,6 +92,7 @@ export async function ingestWeatherHour(input: WeatherHourInput): Promise<Weathe
     ...(input.regions ? { regions: input.regions } : {}),
     run: run(),
   });
+  upsertSearchAttributes([{ key: ENGINE, value: engineAttribute(aggregates.engines) }]);
   await startWarehouseLoad({ tables: WEATHER_LOAD_TABLES, range: { from: addDays(day, -1), to: addDays(day, 8) } });
   return {
     hour: input.hour,
@@ -133,7 +135,8 @@ export async function weatherHistory(input: WeatherHistoryInput): Promise<Weathe
   upsertSearchAttributes([{ key: ZONE, value: 'curated' }]);
   const curated = await lake.curateWeatherArchive({ from: input.from, to: input.to, files, run: run() });
   upsertSearchAttributes([{ key: ZONE, value: 'operational' }]);
-  await lake.refreshWeatherAggregates({ daily: { from: input.from, to: input.to }, regions: input.regions.map((r) => r.id), run: run() });
+  const aggregates = await lake.refreshWeatherAggregates({ daily: { from: input.from, to: input.to }, regions: input.regions.map((r) => r.id), run: run() });
+  upsertSearchAttributes([{ key: ENGINE, value: engineAttribute(aggregates.engines) }]);
   const fetched = files.filter((f) => f.fetched).length;
   return { from: input.from, to: input.to, regions: input.regions.length, hours: curated.rows, fetched, reused: files.length - fetched };
 }
@@ -230,6 +233,7 @@ export async function backfillWeather(input: WeatherBackfillInput): Promise<Weat
   }
   // Every year's days are in: the 30-day windows at the start of each year can be filled.
   const aggregates = await lake.refreshWeatherAggregates({ rolling: { from: input.from, to: input.to }, regions: regions.map((r) => r.id), run: run() });
+  upsertSearchAttributes([{ key: ENGINE, value: engineAttribute(aggregates.engines) }]);
   await startWarehouseLoad({ tables: WEATHER_LOAD_TABLES, range: { from: input.from, to: input.to } });
   return { regions, next, succeeded, hours, failed, rollingRows: aggregates.rolling };
 }

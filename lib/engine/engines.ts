@@ -69,3 +69,12 @@ export function chooseEngine(settings: EngineChoiceSettings, transform: Transfor
     ? { engine: settings.engineAutoSpark, reason: `${source}: ${gb(inputBytes)} ≥ ${gb(settings.engineAutoSparkBytes)}` }
     : { engine: 'duckdb', reason: `${source}: ${gb(inputBytes)} < ${gb(settings.engineAutoSparkBytes)}` };
 }
+
+/**
+ * The `Engine` search attribute of a run: its engine, or the distinct engines of its steps
+ * in a fixed order (`duckdb,spark-k8s`) when ENGINE_OVERRIDES split them.
+ */
+export function engineAttribute(engines: readonly Engine[]): string {
+  const used = ENGINES.filter((e) => engines.includes(e));
+  return used.length > 0 ? used.join(',') : 'duckdb';
+}

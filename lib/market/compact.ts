@@ -23,16 +23,22 @@ export interface CompactedHour extends PublishResult {
   readonly day: string;
   readonly hour: number;
   readonly files: number;
-  /** Events the raw files held, copies included. */
-  readonly rawEvents: number;
-  readonly regionsAdded: readonly string[];
+  /** Events the raw files held, copies included (not known when a SparkApplication compacted the hour: its driver's output reaches nobody). */
+  readonly rawEvents?: number;
+  /** Regions first seen in this hour (not known after a SparkApplication, as rawEvents). */
+  readonly regionsAdded?: readonly string[];
+}
+
+/** The raw files of an hour of source D, in key order. */
+export async function marketHourKeys(store: ObjectStore, day: string, hour: number): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const { key } of store.list(rawDayPrefix(MARKET_SOURCE, day, hour))) if (key.endsWith('.jsonl')) keys.push(key);
+  return keys.sort();
 }
 
 export async function compactMarketHour(session: LakeSession, store: ObjectStore, input: { day: string; hour: number; lineage: Lineage }): Promise<CompactedHour> {
   await ensureTables(session, [...MARKET_TABLES, LINEAGE_COMMITS]);
-  const prefix = rawDayPrefix(MARKET_SOURCE, input.day, input.hour);
-  const keys: string[] = [];
-  for await (const { key } of store.list(prefix)) if (key.endsWith('.jsonl')) keys.push(key);
+  const keys = await marketHourKeys(store, input.day, input.hour);
   const empty = { day: input.day, hour: input.hour, files: 0, rawEvents: 0, regionsAdded: [], rows: 0, rejected: 0, retries: 0 };
   if (keys.length === 0) return empty;
   const files = `[${keys.map((k) => sqlString(store.locationOf(k))).join(', ')}]`;

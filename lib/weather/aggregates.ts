@@ -114,8 +114,8 @@ function scopeWhere(range: DayRange, regions: readonly string[] | undefined): st
   return `${daysWhere('"day"', range.from, range.to)}${regionsAnd(regions)}`;
 }
 
-/** e.g. `day=2011-01-01..2011-12-31 regions=r01,r02`, recorded in lineage. */
-function scopeText(range: DayRange, regions: readonly string[] | undefined): string {
+/** e.g. `day=2011-01-01..2011-12-31 regions=r01,r02`, recorded in lineage (the Spark jobs record the same). */
+export function scopeText(range: DayRange, regions: readonly string[] | undefined): string {
   return `day=${range.from}..${range.to}${regions === undefined ? '' : ` regions=${regions.join(',')}`}`;
 }
 

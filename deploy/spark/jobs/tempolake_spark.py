@@ -117,8 +117,27 @@ def report_error(exc):
     traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     sys.stderr.flush()
     kind, message = _exception_summary(exc)
-    sys.stdout.write(ERROR_PREFIX + json.dumps({"type": kind, "message": message}, separators=(",", ":")) + "\n")
+    line = json.dumps({"type": kind, "message": message}, separators=(",", ":"))
+    sys.stdout.write(ERROR_PREFIX + line + "\n")
     sys.stdout.flush()
+    # On Kubernetes nobody reads the driver's stdout: the container's termination message
+    # (the pod's status, at most 4 KB) is where the submitting activity finds what failed.
+    path = os.environ.get("TEMPOLAKE_TERMINATION_LOG", "/dev/termination-log")
+    if os.path.isdir(os.path.dirname(path) or "/") and (os.path.exists(path) or path != "/dev/termination-log"):
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(ERROR_PREFIX + line[: 4096 - len(ERROR_PREFIX)])
+        except OSError:
+            pass
+
+
+# Exit status of a job that failed on its input (tempolake_publish.BadInputError): no retry
+# will fix it. Any other failure exits 1 and is retried.
+BAD_INPUT_EXIT = 2
+
+
+def _exit_code(exc):
+    return BAD_INPUT_EXIT if any(c.__name__ == "BadInputError" for c in type(exc).__mro__) else 1
 
 
 def run_job(main, app_name=None):
@@ -143,7 +162,7 @@ def run_job(main, app_name=None):
         )
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller as a line
         report_error(exc)
-        code = 1
+        code = _exit_code(exc)
     finally:
         if spark is not None:
             try:
