@@ -7,9 +7,13 @@ import { spawn } from 'node:child_process';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { warehouseLocation, type Config } from '../lib/config.ts';
 import { icebergClasspath, JAVA_FLAGS } from '../lib/infra/services/iceberg.ts';
+import { chooseEngine } from '../lib/engine/engines.ts';
+import { runOnSpark, type SparkActivityDeps } from './spark.ts';
 
 export interface MaintenanceDeps {
   readonly config: Config;
+  /** For maintenance on Spark (ENGINE_OVERRIDES maintain_tables=spark|spark-k8s): compaction as well. */
+  readonly spark: SparkActivityDeps;
 }
 
 export interface MaintainLakeTablesInput {
@@ -27,6 +31,11 @@ export interface MaintainLakeTablesInput {
   readonly orphansOlderThanHours?: number;
   /** Count what would be deleted, change nothing. */
   readonly dryRun?: boolean;
+  /**
+   * Compact small data files first (Iceberg's rewrite_data_files): Spark only — the Java tool
+   * cannot, so on the worker's engine this is ignored. Default: true on Spark.
+   */
+  readonly compact?: boolean;
 }
 
 /** One line of the tool's output. */
@@ -62,6 +71,22 @@ export function createMaintenanceActivities(deps: MaintenanceDeps) {
       }
       if (!(orphanHours >= 1)) {
         throw ApplicationFailure.nonRetryable(`orphansOlderThanHours must be ≥ 1 (files of running commits would go), got ${orphanHours}`, 'InvalidMaintenanceInput');
+      }
+      const { engine } = chooseEngine(deps.config, 'maintain_tables');
+      if (engine !== 'duckdb') {
+        if (input.dryRun) throw ApplicationFailure.nonRetryable('dryRun is not offered by the Spark maintenance job: run it with the worker engine', 'InvalidMaintenanceInput');
+        const { workflowId, runId } = Context.current().info.workflowExecution ?? { workflowId: 'maintain:lake', runId: 'none' };
+        const r = await runOnSpark(deps.spark, {
+          engine,
+          transform: 'maintain_tables',
+          input: { tables: input.tables ?? [], retainHours: expireHours, keepLast: retainLast, orphanMarginHours: orphanHours, rewrite: input.compact ?? true },
+          workflowId,
+          runId,
+          step: 'maintain_tables',
+          outcome: { kind: 'none' },
+        });
+        // On Kubernetes the per-table figures stay in the driver's log.
+        return ((r.jobResult as { tables?: TableMaintenanceResult[] } | undefined)?.tables ?? []);
       }
       const now = Date.now();
       const args = [

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { createKubeConfig } from '../lib/clients/kubernetes.ts';
 import { createMaintenanceActivities, type MaintainLakeTablesInput, type TableMaintenanceResult } from '../activities/maintenance.ts';
 import type { Config } from '../lib/config.ts';
 import { startTestLake, type TestLake } from './helpers/lake.ts';
@@ -66,7 +67,7 @@ describe('lake maintenance: snapshot expiration and orphan removal', () => {
   before(async () => {
     lake = await startTestLake();
     config = lake.config;
-    activities = createMaintenanceActivities({ config });
+    activities = createMaintenanceActivities({ config, spark: { config, kube: () => createKubeConfig(config), openLake: () => openLakeSession(config) } });
     session = await openLakeSession(config);
     await session.run(`CREATE SCHEMA lake.${ns}`);
     await session.run(`CREATE TABLE ${sqlTable} (id BIGINT, v DOUBLE, "day" DATE) PARTITIONED BY ("day")`);

@@ -17,7 +17,7 @@ export function createActivities(deps: WorkerDeps) {
     ...createSmokeActivities({ s3: deps.s3, bucket: deps.config.s3Bucket, kafka: deps.kafka, pg: deps.pg }),
     ...createFileIngestActivities({ config: deps.config, store: deps.store }),
     ...createCurateActivities({ config: deps.config, store: deps.store, spark }),
-    ...createMaintenanceActivities({ config: deps.config }),
+    ...createMaintenanceActivities({ config: deps.config, spark }),
     ...createMarketActivities({ config: deps.config, store: deps.store, kafka: deps.kafka, producer: () => deps.kafkaProducer(), spark }),
     ...createWeatherActivities({ config: deps.config, store: deps.store, weather: deps.weather, spark }),
     ...createWarehouseActivities({ warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),

@@ -19,11 +19,14 @@ export interface MaintainLakeInput {
   readonly tables?: string[];
   /** Report what would be deleted, delete nothing. */
   readonly dryRun?: boolean;
+  /** Compact small files first (Spark only: ENGINE_OVERRIDES maintain_tables=spark|spark-k8s); default true there. */
+  readonly compact?: boolean;
 }
 
 export async function maintainLake(input: MaintainLakeInput = {}): Promise<TableMaintenanceResult[]> {
   return maintenance.maintainLakeTables({
     ...(input.tables !== undefined ? { tables: input.tables } : {}),
     ...(input.dryRun !== undefined ? { dryRun: input.dryRun } : {}),
+    ...(input.compact !== undefined ? { compact: input.compact } : {}),
   });
 }

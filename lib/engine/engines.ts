@@ -14,8 +14,12 @@ export type Engine = (typeof ENGINES)[number];
 export type EngineSetting = Engine | 'auto';
 export const ENGINE_SETTINGS: readonly EngineSetting[] = [...ENGINES, 'auto'];
 
-/** The transforms that exist on every engine (the Spark jobs under deploy/spark/jobs carry these names). */
-export const TRANSFORMS = ['curate_source_a', 'curate_source_b', 'compact_market_hour', 'weather_daily', 'weather_rolling', 'market_daily', 'region_trend'] as const;
+/**
+ * The transforms that exist on every engine (the Spark jobs under deploy/spark/jobs carry
+ * these names). `maintain_tables` on `duckdb` means in the worker: the Iceberg Java tool,
+ * which expires snapshots and removes orphans; on Spark it also compacts (rewrite_data_files).
+ */
+export const TRANSFORMS = ['curate_source_a', 'curate_source_b', 'compact_market_hour', 'weather_daily', 'weather_rolling', 'market_daily', 'region_trend', 'maintain_tables'] as const;
 export type Transform = (typeof TRANSFORMS)[number];
 
 export class EngineSettingError extends Error {

@@ -23,7 +23,9 @@ export interface SparkTransformDeps {
 /** Where the transform's outcome is read from once the job has finished. */
 export type SparkTransformOutcome =
   | { readonly kind: 'lineage'; readonly table: string; readonly scope: string }
-  | { readonly kind: 'count'; readonly table: string };
+  | { readonly kind: 'count'; readonly table: string }
+  /** Nothing to read back (maintenance): the job's end is the outcome. */
+  | { readonly kind: 'none' };
 
 export interface SparkTransformRequest {
   readonly engine: 'spark' | 'spark-k8s';
@@ -62,6 +64,7 @@ export class SparkTransformError extends Error {
 }
 
 async function readOutcome(deps: SparkTransformDeps, req: SparkTransformRequest): Promise<{ rows: number; rejected: number }> {
+  if (req.outcome.kind === 'none') return { rows: 0, rejected: 0 };
   const session = await deps.openLake();
   try {
     if (req.outcome.kind === 'count') {
