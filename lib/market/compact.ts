@@ -58,7 +58,8 @@ export async function compactMarketHour(session: LakeSession, store: ObjectStore
       FROM (SELECT event AS e, "partition", "offset", filename FROM market_hour
         -- The consumer files an event under the hour of its own timestamp; anything else is not this hour's.
         WHERE event.ts >= ${hourStart} AND event.ts < ${hourStart} + INTERVAL 1 HOUR
-        QUALIFY row_number() OVER (PARTITION BY event.event_id ORDER BY "partition", "offset") = 1)`,
+        -- filename breaks the tie when two files hold the same copy: the pick is deterministic (as the Spark job's).
+        QUALIFY row_number() OVER (PARTITION BY event.event_id ORDER BY "partition", "offset", filename) = 1)`,
     lineage: { ...input.lineage, inputs: keys.map((key) => ({ key, sha256: '' })) },
   });
   const { added } = await addRegionsSeen(session, regions, MARKET_SOURCE);

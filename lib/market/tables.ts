@@ -19,7 +19,7 @@ export const CURATED_MARKET_EVENTS: TableDef = {
     ['day', 'DATE'],
     ['hour', 'INTEGER'],
     /** Kafka coordinates of the copy kept (the first, when the stream carried it twice). */
-    ['_partition', 'INTEGER'],
+    ['_kafka_partition', 'INTEGER'],
     ['_offset', 'BIGINT'],
     ['_raw_key', 'VARCHAR'],
   ],
