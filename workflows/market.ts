@@ -9,7 +9,7 @@
  *   `lake consume market`) into curated.market_events and refreshes market_daily; the
  *   hourly schedule compacts the two hours before its own (late events of the earlier).
  */
-import { continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { MarketActivities, MarketRun } from '../activities/market.ts';
 import type { CompactedHour } from '../lib/market/compact.ts';
 import type { PollProgress } from '../lib/market/poller.ts';
@@ -28,8 +28,11 @@ const stream = proxyActivities<MarketActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+// On cancel, wait until the activity has stopped (on Spark: its job killed or its
+// SparkApplication deleted), so nothing commits after the run reports cancelled.
 const lake = proxyActivities<MarketActivities>({
   taskQueue: TASK_QUEUES.process,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '5 minutes',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['MalformedFile'] },
