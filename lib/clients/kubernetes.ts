@@ -11,6 +11,7 @@ import {
   ApiException,
   ApiextensionsV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   Health,
   KubeConfig,
   loadYaml,
@@ -120,11 +121,33 @@ export async function applyCrdFromYaml(kc: KubeConfig, file: string, opts: { tim
   for (;;) {
     const current = await api.readCustomResourceDefinition({ name });
     const conditions = current.status?.conditions ?? [];
-    if (conditions.some((c) => c.type === 'Established' && c.status === 'True')) return current;
+    if (conditions.some((c) => c.type === 'Established' && c.status === 'True')) {
+      await waitUntilServed(kc, current, deadline);
+      return current;
+    }
     const refused = conditions.find((c) => c.type === 'NamesAccepted' && c.status === 'False');
     if (refused) throw new Error(`CRD ${name}: names not accepted: ${refused.message ?? refused.reason}`);
     if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after ${opts.timeoutMs ?? 30_000} ms: ${JSON.stringify(conditions)}`);
     await sleep(200);
+  }
+}
+
+/**
+ * Right after a CRD is Established, reads of its resources answer 429 "storage is
+ * (re)initializing" for a moment (seen on a fresh API server): wait until a list succeeds.
+ */
+async function waitUntilServed(kc: KubeConfig, crd: V1CustomResourceDefinition, deadline: number): Promise<void> {
+  const version = crd.spec.versions.find((v) => v.storage)?.name ?? crd.spec.versions[0]?.name;
+  if (!version) return;
+  const api = kc.makeApiClient(CustomObjectsApi);
+  for (;;) {
+    try {
+      await api.listClusterCustomObject({ group: crd.spec.group, version, plural: crd.spec.names.plural, limit: 1 });
+      return;
+    } catch (err) {
+      if (apiErrorCode(err) !== 429 || Date.now() > deadline) throw err;
+      await sleep(250);
+    }
   }
 }
 
