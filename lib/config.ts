@@ -6,7 +6,7 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EngineSettingError, parseEngineOverrides, parseEngineSetting, TRANSFORMS, type Engine } from './engine/engines.ts';
+import { EngineSettingError, parseEngineOverrides, parseEngineSetting, TRANSFORMS } from './engine/engines.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -95,6 +95,20 @@ function bool(raw: string, name: string): boolean {
 }
 
 /** A file path, or empty for none. */
+/** One of the given words. */
+function oneOf<const T extends string>(...allowed: T[]) {
+  return (raw: string, name: string): T => {
+    if (!(allowed as string[]).includes(raw)) throw new ConfigError(`${name} must be ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}, got "${raw}"`);
+    return raw as T;
+  };
+}
+
+/** A JVM memory size as -Xmx and spark-submit take it: 2g, 1536m. */
+function jvmMemory(raw: string, name: string): string {
+  if (!/^\d+[kmgt]?$/i.test(raw)) throw new ConfigError(`${name} must be a JVM memory size like 2g or 1536m, got "${raw}"`);
+  return raw;
+}
+
 const optionalPath = (raw: string): string => (raw === '' ? '' : path.resolve(raw));
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -238,10 +252,7 @@ export const settings = {
     env: 'LAKE_STORAGE',
     doc: 'Where the lake lives: local (a folder, the embedded default) or s3 (the S3 bucket)',
     fallback: 'local',
-    parse: (raw, name) => {
-      if (raw !== 'local' && raw !== 's3') throw new ConfigError(`${name} must be local or s3, got "${raw}"`);
-      return raw;
-    },
+    parse: oneOf('local', 's3'),
   },
   lakeLocalRoot: {
     env: 'LAKE_LOCAL_ROOT',
@@ -394,10 +405,7 @@ export const settings = {
     env: 'WAREHOUSE',
     doc: 'Warehouse the loads and the API use: postgres (local default, POSTGRES_*) or redshift (REDSHIFT_*, through the Data API)',
     fallback: 'postgres',
-    parse: (raw, name) => {
-      if (raw !== 'postgres' && raw !== 'redshift') throw new ConfigError(`${name} must be postgres or redshift, got "${raw}"`);
-      return raw;
-    },
+    parse: oneOf('postgres', 'redshift'),
   },
   redshiftRegion: { env: 'REDSHIFT_REGION', doc: 'AWS region of the Redshift cluster or workgroup', fallback: (env) => env['S3_REGION'] || 'us-east-1', parse: text },
   redshiftDataEndpoint: {
@@ -506,10 +514,7 @@ export const settings = {
     env: 'ENGINE_AUTO_SPARK',
     doc: 'The Spark that auto picks for big inputs: spark or spark-k8s',
     fallback: 'spark',
-    parse: (raw, name) => {
-      if (raw !== 'spark' && raw !== 'spark-k8s') throw new ConfigError(`${name} must be spark or spark-k8s, got "${raw}"`);
-      return raw as Engine;
-    },
+    parse: oneOf('spark', 'spark-k8s'),
   },
   sparkImage: {
     env: 'SPARK_IMAGE',
@@ -528,19 +533,13 @@ export const settings = {
     env: 'SPARK_EXECUTOR_MEMORY',
     doc: 'Heap of each SparkApplication executor, e.g. 4g',
     fallback: '2g',
-    parse: (raw, name) => {
-      if (!/^\d+[kmgt]?$/i.test(raw)) throw new ConfigError(`${name} must be a JVM memory size like 4g, got "${raw}"`);
-      return raw;
-    },
+    parse: jvmMemory,
   },
   sparkDriverMemory: {
     env: 'SPARK_DRIVER_MEMORY',
     doc: 'Heap of the Spark driver JVM (in local mode it also runs the tasks), e.g. 2g or 1536m',
     fallback: '2g',
-    parse: (raw, name) => {
-      if (!/^\d+[kmgt]?$/i.test(raw)) throw new ConfigError(`${name} must be a JVM memory size like 2g or 1536m, got "${raw}"`);
-      return raw;
-    },
+    parse: jvmMemory,
   },
 } satisfies Record<string, Setting<unknown>>;
 

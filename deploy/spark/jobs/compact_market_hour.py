@@ -33,8 +33,8 @@ sys.dont_write_bytecode = True
 from pyspark.sql import Window  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from tempolake_publish import BadInputError  # noqa: E402
-from weather_daily import CATALOG, check_day, check_lineage, day_lit, ensure_tables, error_text, job_input, replace_scope  # noqa: E402
+from tempolake_job import BadInputError, check_day, check_lineage, day_lit, error_text, job_input, readable  # noqa: E402
+from tempolake_publish import CATALOG, ensure_tables, replace_scope  # noqa: E402
 
 SOURCE = "source_d"
 TABLE = "curated.market_events"
@@ -64,11 +64,6 @@ def canonical(location):
     if scheme in ("s3a", "s3n"):
         scheme = "s3"
     return f"{scheme}:{rest}"
-
-
-def readable(location):
-    """The path Spark reads: S3 through s3a (Hadoop's s3:// scheme has no file system)."""
-    return "s3a:" + location[len("s3:") :] if location.startswith("s3://") else location
 
 
 def check_files(value):

@@ -41,8 +41,8 @@ import tempolake_spark  # first: it records when Python started
 # The job's own modules beside it: no __pycache__ folder written into the jobs folder.
 sys.dont_write_bytecode = True
 
-from tempolake_publish import BadInputError  # noqa: E402
-from weather_daily import CATALOG, error_text, job_input  # noqa: E402
+from tempolake_job import BadInputError, error_text, job_input  # noqa: E402
+from tempolake_publish import CATALOG  # noqa: E402
 
 DEFAULTS = {"retainHours": 168, "keepLast": 10, "orphanMarginHours": 72}
 MIN_ORPHAN_MARGIN_HOURS = 1

@@ -28,20 +28,9 @@ sys.dont_write_bytecode = True
 from pyspark.sql import Window  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from weather_daily import (  # noqa: E402
-    CATALOG,
-    add_days,
-    check_day,
-    check_lineage,
-    days_between,
-    ensure_tables,
-    ieee_divide,
-    job_input,
-    ordered_avg,
-    ordered_sum,
-    replace_scope,
-    sorted_items,
-)
+from tempolake_job import add_days, check_day, check_lineage, days_between, job_input  # noqa: E402
+from tempolake_math import ieee_divide, ordered_avg, ordered_sum, sorted_items  # noqa: E402
+from tempolake_publish import CATALOG, ensure_tables, replace_scope  # noqa: E402
 
 TABLE = "operational.market_daily"
 HISTORY_DAYS = 30

@@ -31,18 +31,9 @@ sys.dont_write_bytecode = True
 from pyspark.sql import Window  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from tempolake_publish import BadInputError  # noqa: E402
-from weather_daily import (  # noqa: E402
-    CATALOG,
-    check_day,
-    days_between,
-    ensure_tables,
-    job_input,
-    ordered_avg,
-    ordered_sum,
-    replace_scope,
-    sorted_items,
-)
+from tempolake_job import BadInputError, check_day, days_between, job_input  # noqa: E402
+from tempolake_math import ordered_avg, ordered_sum, sorted_items  # noqa: E402
+from tempolake_publish import CATALOG, ensure_tables, replace_scope  # noqa: E402
 
 IDENT = re.compile(r"^[a-z0-9_]{1,63}$")
 REGION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")

@@ -131,7 +131,7 @@ def report_error(exc):
             pass
 
 
-# Exit status of a job that failed on its input (tempolake_publish.BadInputError): no retry
+# Exit status of a job that failed on its input (tempolake_job.BadInputError): no retry
 # will fix it. Any other failure exits 1 and is retried.
 BAD_INPUT_EXIT = 2
 

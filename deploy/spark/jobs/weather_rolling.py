@@ -28,19 +28,10 @@ sys.dont_write_bytecode = True
 from pyspark.sql import Window  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from weather_daily import (  # noqa: E402
-    CATALOG,
-    days_between,
-    ensure_tables,
-    add_days,
-    ordered_avg,
-    ordered_sum,
-    regions_text,
-    replace_scope,
-    sorted_items,
-    weather_input,
-    weather_scope,
-)
+from tempolake_job import add_days, days_between  # noqa: E402
+from tempolake_math import ordered_avg, ordered_sum, sorted_items  # noqa: E402
+from tempolake_publish import CATALOG, ensure_tables, replace_scope  # noqa: E402
+from weather_daily import regions_text, weather_input, weather_scope  # noqa: E402
 
 TABLE = "operational.weather_rolling"
 LONG_WINDOW_DAYS = 30
