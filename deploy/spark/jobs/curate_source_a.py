@@ -41,6 +41,7 @@ import tempolake_spark  # first: it records when Python started
 # The job's own modules beside it: no __pycache__ folder written into the jobs folder.
 sys.dont_write_bytecode = True
 
+from pyspark import StorageLevel  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from tempolake_job import BadInputError, check_day, check_lineage, day_lit, job_input, log, readable  # noqa: E402
@@ -99,43 +100,55 @@ def line_offsets(spark, lines):
     return offsets, sum(b["records"] for b in blocks), sum(before.values())
 
 
+# Every top-level field as a string: a number or an object comes back as its JSON text (as
+# DuckDB's VARCHAR does), so no value can fail its type, and ``_corrupt`` is set exactly when the
+# line is not a JSON object. Strict JSON: no single quotes, no NaN.
+RECORD = (
+    "event_id STRING, customer_id STRING, region STRING, event_time STRING, amount STRING, currency STRING, channel STRING, "
+    "attributes STRING, _corrupt STRING"
+)
+ATTRIBUTES = "device STRING, campaign STRUCT<id: STRING, name: STRING>, tags ARRAY<STRING>"
+JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt", "allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}
+
+
 def judged(lines):
-    """The records (non-blank lines) with the reason each is rejected for (NULL: curated) and its typed values."""
-    v = F.expr("try_parse_json(text)")
-
-    def text_of(path):
-        # A string as written, anything else as its JSON text; NULL for a missing key or JSON null.
-        return F.expr(f"try_variant_get(v, '$.{path}', 'string')")
-
-    records = lines.where(~F.col("blank")).withColumn("v", v)
-    fields = {name: text_of(name) for name in REQUIRED}
-    event_time = fields["event_time"].try_cast("timestamp")
-    amount = fields["amount"].try_cast("double")
-    reason = F.when(F.col("v").isNull() | ~F.ltrim("text").startswith("{"), F.lit("not a JSON object"))
+    """The records (non-blank lines), each parsed once: the reason it is rejected for (NULL:
+    curated), its typed values, and its text when rejected."""
+    parsed = lines.where(~F.col("blank")).select("raw_key", "block", "id", "text", F.from_json("text", RECORD, JSON_OPTIONS).alias("j"))
+    j = {name: F.col(f"j.{name}") for name in REQUIRED}
+    event_time = j["event_time"].try_cast("timestamp")
+    amount = j["amount"].try_cast("double")
+    reason = F.when(F.col("j._corrupt").isNotNull(), F.lit("not a JSON object"))
     for name in REQUIRED:
-        reason = reason.when(fields[name].isNull(), F.lit(f"missing {name}"))
+        reason = reason.when(j[name].isNull(), F.lit(f"missing {name}"))
         if name == "event_time":
-            reason = reason.when(event_time.isNull(), F.concat(F.lit("event_time is not a timestamp: "), fields[name]))
+            reason = reason.when(event_time.isNull(), F.concat(F.lit("event_time is not a timestamp: "), j[name]))
         if name == "amount":
-            reason = reason.when(amount.isNull(), F.concat(F.lit("amount is not a number: "), fields[name]))
-    return records.select(
+            reason = reason.when(amount.isNull(), F.concat(F.lit("amount is not a number: "), j[name]))
+    attributes = F.from_json("j.attributes", ATTRIBUTES, {"mode": "PERMISSIVE"})
+    return parsed.select(
         "raw_key",
         "block",
         "id",
-        "text",
         reason.alias("reason"),
-        fields["event_id"].alias("event_id"),
-        fields["customer_id"].alias("customer_id"),
-        fields["region"].alias("region"),
+        j["event_id"].alias("event_id"),
+        j["customer_id"].alias("customer_id"),
+        j["region"].alias("region"),
         event_time.alias("event_time"),
         amount.alias("amount"),
-        text_of("currency").alias("currency"),
-        text_of("channel").alias("channel"),
-        text_of("attributes.device").alias("device"),
-        text_of("attributes.campaign.id").alias("campaign_id"),
-        text_of("attributes.campaign.name").alias("campaign_name"),
-        F.expr("try_variant_get(v, '$.attributes.tags', 'array<string>')").alias("tags"),
-    )
+        F.col("j.currency").alias("currency"),
+        F.col("j.channel").alias("channel"),
+        attributes.alias("attributes"),
+        "text",
+    ).select(
+        "*",
+        F.col("attributes.device").alias("device"),
+        F.col("attributes.campaign.id").alias("campaign_id"),
+        F.col("attributes.campaign.name").alias("campaign_name"),
+        F.col("attributes.tags").alias("tags"),
+        # The text is kept for the few rejected lines only: the cached verdicts stay small.
+        F.when(F.col("reason").isNotNull(), F.col("text")).alias("record"),
+    ).drop("attributes", "text")
 
 
 def main(spark, argv):
@@ -149,7 +162,8 @@ def main(spark, argv):
     lines = raw_lines(spark, files)
     offsets, records, physical_lines = line_offsets(spark, lines)
     log(f"{len(files)} file(s), {physical_lines} lines, {records} records")
-    verdicts = judged(lines)
+    # Parsed once: the record count check, the rejected records and the rows all read this.
+    verdicts = judged(lines).persist(StorageLevel.MEMORY_AND_DISK)
     rows = verdicts.where(F.col("reason").isNull()).select(
         "event_id", "customer_id", "region", "event_time", "amount", "currency", "channel", "device", "campaign_id", "campaign_name", "tags",
         day_lit(curated_day).alias("day"),
@@ -159,20 +173,24 @@ def main(spark, argv):
     rejected = (
         verdicts.where(F.col("reason").isNotNull())
         .join(F.broadcast(offsets), ["raw_key", "block"])
-        .select("raw_key", (F.col("line_offset") + F.col("id") - F.col("first_id") + 1).alias("line"), "reason", F.col("text").alias("record"))
+        .select("raw_key", (F.col("line_offset") + F.col("id") - F.col("first_id") + 1).alias("line"), "reason", "record")
     )
-    published = replace_scope(
-        spark,
-        table=TABLE,
-        scope=F.col("day") == day_lit(curated_day),
-        day_range=(curated_day, curated_day),
-        rows=rows,
-        scope_text=f"day={curated_day}",
-        ingest_day=ingest_day,
-        lineage=lineage,
-        rejected={"source": SOURCE, "rows": rejected},
-        expected_records=records,
-    )
+    try:
+        published = replace_scope(
+            spark,
+            table=TABLE,
+            scope=F.col("day") == day_lit(curated_day),
+            day_range=(curated_day, curated_day),
+            rows=rows,
+            scope_text=f"day={curated_day}",
+            ingest_day=ingest_day,
+            lineage=lineage,
+            rejected={"source": SOURCE, "rows": rejected},
+            expected_records=records,
+            cache_rows=False,
+        )
+    finally:
+        verdicts.unpersist()
     return {**published, "records": records, "lines": physical_lines}
 
 

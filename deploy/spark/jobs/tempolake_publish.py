@@ -182,7 +182,7 @@ def _is_partial_file(exc):
 
 
 def replace_scope(
-    spark, *, table, scope, day_range, rows, scope_text, ingest_day, lineage, rejected=None, expected_records=None, max_attempts=8
+    spark, *, table, scope, day_range, rows, scope_text, ingest_day, lineage, rejected=None, expected_records=None, cache_rows=True, max_attempts=8
 ):
     """Replaces the rows of ``table`` (``namespace.name``) where ``scope`` (a Column) holds with
     ``rows`` in ONE Iceberg commit (readers see the old rows or the new, never a mix; a re-run
@@ -202,7 +202,8 @@ def replace_scope(
     ``rejected`` ({source, rows}): the ingestion's rejected records (raw_key, line, reason,
     record), replacing its earlier ones in rejected.records after the data commit. With
     ``expected_records``, rows + rejected must account for every input record, or nothing is
-    committed (RecordCountError).
+    committed (RecordCountError). ``cache_rows`` False: ``rows`` is a cheap projection of a frame
+    the caller cached, computed twice (counted, written) rather than cached a second time.
     """
     target = f"{CATALOG}.{table}"
     in_scope = F.coalesce(scope, F.lit(False))
@@ -213,7 +214,8 @@ def replace_scope(
     rejected_count = 0 if rejected_rows is None else rejected_rows.count()
     while True:
         snapshot = current_snapshot_id(spark, target)
-        data = conform(spark, target, rows).persist()
+        data = conform(spark, target, rows)
+        data = data.persist() if cache_rows else data
         try:
             row_count = data.count()
             if expected_records is not None and row_count + rejected_count != expected_records:
