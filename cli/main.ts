@@ -13,6 +13,9 @@ const USAGE = `usage: lake <command>
                                    run the Temporal workers until Ctrl-C
   ingest <source> --day D          ingest and curate one day of source_a or source_b
   ingest weather [--hour H]        one hourly weather run (current + forecast, all regions)
+  status [<dataset>] [--from D1 --to D2] [--json]
+                                   every dataset's partitions: missing, running, published, failed,
+                                   stale; one dataset as a calendar with its problems
   backfill <source> --from D1 --to D2 [--concurrency N]
                                    re-ingest a range of days, with a progress bar
   backfill weather --from D1 --to D2 [--regions r01,r02] [--concurrency N]
@@ -59,6 +62,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'ingest': {
         const { ingestCommand } = await import('./ingest.ts');
         return await ingestCommand(config, rest);
+      }
+      case 'status': {
+        const { statusCommand } = await import('./status.ts');
+        return await statusCommand(config, rest);
       }
       case 'backfill': {
         const { backfillCommand } = await import('./ingest.ts');

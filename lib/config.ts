@@ -528,6 +528,12 @@ export const settings = {
     fallback: 'tempolake-lake-s3',
     parse: text,
   },
+  catalogWindowDays: {
+    env: 'CATALOG_WINDOW_DAYS',
+    doc: 'Days back from today that `lake status` and the admin API count problems in by default',
+    fallback: '30',
+    parse: positiveInt,
+  },
   sparkExecutors: { env: 'SPARK_EXECUTORS', doc: 'Executor pods of a SparkApplication', fallback: '2', parse: positiveInt },
   sparkExecutorMemory: {
     env: 'SPARK_EXECUTOR_MEMORY',

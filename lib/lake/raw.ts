@@ -186,7 +186,7 @@ function rawFile(key: string, sidecar: RawSidecar, created: boolean): RawFile {
 }
 
 /** The sidecar of the data file `key`, or undefined when there is none yet. */
-async function readSidecar(store: ObjectStore, key: string): Promise<RawSidecar | undefined> {
+export async function readSidecar(store: ObjectStore, key: string): Promise<RawSidecar | undefined> {
   const sidecarKey = key + SIDECAR_SUFFIX;
   let stream: Readable;
   try {

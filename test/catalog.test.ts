@@ -1,0 +1,154 @@
+/**
+ * The partition catalog on a real lake and real Temporal runs: days of source A ingested by
+ * the ingest workflow (FTP simulator → raw → curated), then three curated partitions deleted,
+ * one raw day re-delivered with other bytes, and one run failed (its file is not on the
+ * server). The catalog must name exactly those days missing, stale and failed, with their
+ * reasons, and everything else published with its rows, files and bytes from the Iceberg
+ * metadata; a second build reads no manifest again (the cache); `lake status` prints it.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildCatalog, type Catalog, type DatasetStatus } from '../lib/catalog/build.ts';
+import { renderDataset, renderSummary } from '../lib/catalog/render.ts';
+import { writeRawFile } from '../lib/lake/raw.ts';
+import { openLakeSession } from '../lib/lake/session.ts';
+import { createLocalStore } from '../lib/storage/index.ts';
+import { addDays, daysBetween } from '../lib/time/days.ts';
+import { generateSourceFile, sourceFileName } from '../simulators/files/generate.ts';
+import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts';
+import { ingest, startFileEnv, stopFileEnv, withSession, type FileEnv } from './helpers/file-env.ts';
+
+const FIRST_INGEST = '2024-05-01';
+const INGEST_DAYS = daysBetween(FIRST_INGEST, addDays(FIRST_INGEST, 12));
+/** Curated day D comes from raw day D+3: the window where both zones have every day. */
+const WINDOW = { from: addDays(FIRST_INGEST, 3), to: addDays(FIRST_INGEST, 9) };
+/** Curated days 05-04, 05-05 and 05-08. */
+const DELETED = [WINDOW.from, addDays(WINDOW.from, 1), addDays(WINDOW.from, 4)];
+/** Raw 05-09 → curated 05-06 stale. */
+const CHANGED_RAW_DAY = addDays(FIRST_INGEST, 8);
+/** Raw 05-10 fails (no file on the server) → curated 05-07 never built. */
+const FAILED_INGEST_DAY = addDays(FIRST_INGEST, 9);
+const LATER = new Date('2030-01-01T00:00:00Z');
+
+describe('partition catalog', () => {
+  let env: FileEnv;
+  const build = (datasets?: string[]): Promise<Catalog> =>
+    buildCatalog(
+      { config: env.config, store: createLocalStore(env.config.lakeLocalRoot), openSession: () => openLakeSession(env.config), temporal: env.temporal.client },
+      { ...WINDOW, ...(datasets ? { datasets } : {}), now: LATER },
+    );
+  const find = (c: Catalog, name: string): DatasetStatus => {
+    const d = c.datasets.find((x) => x.name === name);
+    assert.ok(d, `dataset ${name} in the catalog`);
+    return d;
+  };
+  const states = (d: DatasetStatus): Record<string, string> => Object.fromEntries(d.partitions.map((p) => [p.day, p.state]));
+
+  before(async () => {
+    env = await startFileEnv();
+    for (const day of INGEST_DAYS) {
+      if (day === FAILED_INGEST_DAY) continue;
+      await generateSourceFile({ source: 'a', day, records: 60, malformedRate: 0.05, seed: day, out: path.join(env.filesDir, 'source_a', sourceFileName('a', day)) });
+      await ingest(env, 'source_a', day);
+    }
+    await assert.rejects(
+      env.temporal.withWorker((taskQueue) =>
+        env.temporal.client.workflow.execute(ingestFileSource, { taskQueue, workflowId: ingestWorkflowId('source_a', FAILED_INGEST_DAY), args: [{ source: 'source_a', day: FAILED_INGEST_DAY, missingFile: 'fail' }] }),
+      ),
+      'the run of a day whose file is not on the server fails',
+    );
+    // Three curated days deleted behind the catalog's back, one raw day re-delivered with other bytes.
+    await withSession(env.config, (s) => s.run(`DELETE FROM lake.curated.source_a WHERE day IN (${DELETED.map((d) => `DATE '${d}'`).join(', ')})`));
+    const changed = path.join(env.lake.dir, 'changed.jsonl');
+    await generateSourceFile({ source: 'a', day: CHANGED_RAW_DAY, records: 61, seed: 'changed', out: changed });
+    await writeRawFile(createLocalStore(env.config.lakeLocalRoot), {
+      source: 'source_a',
+      day: CHANGED_RAW_DAY,
+      fileName: sourceFileName('a', CHANGED_RAW_DAY),
+      content: { localPath: changed },
+      origin: 'ftp://redelivery',
+      fetchedAt: new Date().toISOString(),
+    });
+  });
+
+  after(async () => {
+    await stopFileEnv(env);
+  });
+
+  it('names exactly the deleted, changed and failed days, with reasons, and the rest published with metadata', async () => {
+    const catalog = await build();
+    const curated = find(catalog, 'curated.source_a');
+    const expected: Record<string, string> = Object.fromEntries(daysBetween(WINDOW.from, WINDOW.to).map((d) => [d, 'published']));
+    for (const d of DELETED) expected[d] = 'missing';
+    expected[addDays(CHANGED_RAW_DAY, -3)] = 'stale';
+    expected[addDays(FAILED_INGEST_DAY, -3)] = 'missing';
+    assert.deepEqual(states(curated), expected);
+    assert.deepEqual(curated.counts, { published: 2, stale: 1, failed: 0, running: 0, missing: 4 });
+
+    const byDay = new Map(curated.partitions.map((p) => [p.day, p]));
+    assert.match(byDay.get(DELETED[0] as string)?.reason ?? '', /holds none of its rows now/);
+    assert.match(byDay.get(addDays(CHANGED_RAW_DAY, -3))?.reason ?? '', new RegExp(`raw.source_a day ${CHANGED_RAW_DAY} changed after it was built`));
+    assert.match(byDay.get(addDays(FAILED_INGEST_DAY, -3))?.reason ?? '', /nothing published; due/);
+
+    // Published days carry what the metadata says, checked against the table itself.
+    const good = curated.partitions.find((p) => p.state === 'published');
+    assert.ok(good);
+    const [count] = await withSession(env.config, (s) => s.rows<{ n: string }>(`SELECT count(*) AS n FROM lake.curated.source_a WHERE day = DATE '${good.day}'`));
+    assert.equal(good.rows, Number(count?.n));
+    assert.ok((good.files ?? 0) >= 1 && (good.bytes ?? 0) > 0, `files and bytes: ${good.files}, ${good.bytes}`);
+    assert.equal(good.inputs?.length, 1);
+    assert.match(good.inputs?.[0]?.sha256 ?? '', /^[0-9a-f]{64}$/);
+    assert.match(good.workflowId ?? '', /^curate:source_a:/);
+
+    // The raw zone: every day landed but the failed run's, which says why.
+    const raw = find(catalog, 'raw.source_a');
+    assert.deepEqual(states(raw), { ...Object.fromEntries(daysBetween(WINDOW.from, WINDOW.to).map((d) => [d, 'published'])), [FAILED_INGEST_DAY]: 'failed' });
+    const failed = raw.partitions.find((p) => p.day === FAILED_INGEST_DAY);
+    assert.equal(failed?.workflowId, ingestWorkflowId('source_a', FAILED_INGEST_DAY));
+    assert.match(failed?.reason ?? '', /activity_2024-05-10|no file|not found|missing/i, `the failure's own words: ${failed?.reason}`);
+    assert.equal(raw.partitions.find((p) => p.day === CHANGED_RAW_DAY)?.files, 2, 'the first delivery and the changed one');
+    // Freshness looks at the newest day due: curated 05-10 is there, raw 05-10 failed.
+    assert.equal(curated.freshness.verdict, 'fresh');
+    assert.equal(raw.freshness.verdict, 'late');
+    assert.match(raw.freshness.detail, new RegExp(`day ${FAILED_INGEST_DAY} was due .* and is failed`));
+  });
+
+  it('reads each manifest once: a second build takes them and the lineage from the caches', async () => {
+    const again = await build(['curated.source_a']);
+    assert.equal(again.stats.manifestsRead, 0);
+    assert.equal(again.stats.lineageFromCache, true);
+    assert.equal(find(again, 'curated.source_a').counts.missing, 4);
+  });
+
+  it('prints the summary and a calendar with the problems; `lake status --json` says the same', async () => {
+    const catalog = await build();
+    const summary = renderSummary(catalog, false);
+    assert.match(summary, /curated\.source_a\s+\S+\s+4\s+0\s+1\s+0\s+fresh/);
+    assert.match(summary, /raw\.source_a\s+\S+\s+0\s+1\s+0\s+0\s+LATE/);
+    const calendar = renderDataset(find(catalog, 'curated.source_a'), false);
+    const month = calendar.split('\n').find((l) => l.startsWith(WINDOW.from.slice(0, 7)));
+    // May 2024: days 1-3 before the window, then the 4th..10th.
+    assert.equal(month?.slice(9, 9 + 10), '   MMSMMPP', calendar);
+    assert.match(calendar, new RegExp(`${DELETED[0]}  missing`));
+
+    const cli = spawnSync(process.execPath, ['bin/lake.js', 'status', 'curated.source_a', '--from', WINDOW.from, '--to', WINDOW.to, '--json'], {
+      cwd: path.resolve(import.meta.dirname, '..'),
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        TEMPOLAKE_DATA_DIR: env.config.dataDir,
+        LAKE_STORAGE: 'local',
+        LAKE_LOCAL_ROOT: env.config.lakeLocalRoot,
+        ICEBERG_CATALOG_URL: env.config.icebergCatalogUrl.toString(),
+        TEMPORAL_ADDRESS: env.temporal.env.address,
+      },
+    });
+    assert.equal(cli.status, 3, `exit 3 when something needs repair: ${cli.stderr}`);
+    const printed = JSON.parse(cli.stdout) as Catalog;
+    const fromCli = find(printed, 'curated.source_a');
+    // Due times are real ones here: every day of 2024 is long due.
+    assert.deepEqual(states(fromCli), states(find(catalog, 'curated.source_a')));
+  });
+});
