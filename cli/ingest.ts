@@ -41,6 +41,8 @@ export async function backfillCommand(config: Config, argv: string[]): Promise<n
   const args = parseArgs(argv);
   const [source] = args.positional;
   if (source === 'weather') return (await import('./weather.ts')).weatherBackfillCommand(config, argv);
+  // A dataset name (raw.source_a, curated.source_a…) or a repair's id: the catalog-driven repair.
+  if (source && (source.includes('.') || ['list', 'show', 'cancel'].includes(source))) return (await import('./repair.ts')).repairCommand(config, argv);
   if (!source) throw new UsageError('usage: lake backfill <source_a|source_b|weather> --from YYYY-MM-DD --to YYYY-MM-DD [--concurrency N]');
   fileSource(config, source);
   const from = assertDay(requiredFlag(args, 'from'), '--from');

@@ -16,6 +16,10 @@ const USAGE = `usage: lake <command>
   status [<dataset>] [--from D1 --to D2] [--json]
                                    every dataset's partitions: missing, running, published, failed,
                                    stale; one dataset as a calendar with its problems
+  backfill <dataset> --missing --stale --failed [--from D1 --to D2] [--dry-run]
+                                   redo exactly the days the catalog says are broken, upstream first
+  backfill list | show <id> | cancel <id>
+                                   the repairs: progress, outcome per day, cancel
   backfill <source> --from D1 --to D2 [--concurrency N]
                                    re-ingest a range of days, with a progress bar
   backfill weather --from D1 --to D2 [--regions r01,r02] [--concurrency N]

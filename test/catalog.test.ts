@@ -12,12 +12,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildCatalog, type Catalog, type DatasetStatus } from '../lib/catalog/build.ts';
 import { renderDataset, renderSummary } from '../lib/catalog/render.ts';
+import { planRepair, repairCatalogRequest, repairWorkflowId, type RepairItem } from '../lib/catalog/repair-plan.ts';
+import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
 import { writeRawFile } from '../lib/lake/raw.ts';
 import { openLakeSession } from '../lib/lake/session.ts';
 import { createLocalStore } from '../lib/storage/index.ts';
 import { addDays, daysBetween } from '../lib/time/days.ts';
 import { generateSourceFile, sourceFileName } from '../simulators/files/generate.ts';
 import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts';
+import { repairDataset, repairProgressQuery } from '../workflows/repair.ts';
 import { ingest, startFileEnv, stopFileEnv, withSession, type FileEnv } from './helpers/file-env.ts';
 
 const FIRST_INGEST = '2024-05-01';
@@ -150,5 +153,94 @@ describe('partition catalog', () => {
     const fromCli = find(printed, 'curated.source_a');
     // Due times are real ones here: every day of 2024 is long due.
     assert.deepEqual(states(fromCli), states(find(catalog, 'curated.source_a')));
+  });
+
+  /** Each day's live data files and a checksum of its rows: what "untouched" means. */
+  const fingerprint = async (day: string): Promise<{ files: string[]; rows: number; checksum: string }> =>
+    withSession(env.config, async (s) => {
+      const files = await s.rows<{ f: string }>(
+        `SELECT file_path AS f FROM iceberg_metadata(lake.curated.source_a) WHERE status <> 'DELETED' AND manifest_content = 'DATA' AND file_path LIKE '%day=${day}/%' ORDER BY 1`,
+      );
+      const [sum] = await s.rows<{ n: string; h: string }>(`SELECT count(*) AS n, CAST(coalesce(sum(hash(event_id, amount, event_time)), 0) AS VARCHAR) AS h FROM lake.curated.source_a WHERE day = DATE '${day}'`);
+      return { files: files.map((r) => r.f), rows: Number(sum?.n), checksum: String(sum?.h) };
+    });
+  const plan = async (name: string): Promise<RepairItem[]> => {
+    const catalog = await buildCatalog(
+      { config: env.config, store: createLocalStore(env.config.lakeLocalRoot), openSession: () => openLakeSession(env.config), temporal: env.temporal.client },
+      repairCatalogRequest(env.config, name, WINDOW),
+    );
+    return planRepair(env.config, catalog, name, WINDOW, ['missing', 'stale', 'failed']);
+  };
+  const repair = (items: RepairItem[], concurrency = 2) =>
+    env.temporal.withWorker(() =>
+      env.temporal.client.workflow.execute(repairDataset, {
+        taskQueue: TASK_QUEUES.ingest,
+        workflowId: repairWorkflowId('curated.source_a', WINDOW.from, WINDOW.to, ['failed', 'missing', 'stale']),
+        args: [{ dataset: 'curated.source_a', items, concurrency }],
+      }),
+    );
+
+  it('backfill --missing --stale --failed plans exactly the broken days, upstream first, and repairs only them', async () => {
+    const items = await plan('curated.source_a');
+    assert.deepEqual(
+      items.map((i) => `${i.action} ${i.day}`),
+      // The failed raw day is fetched first; the others' raw days are there: curated again from them.
+      [`ingest ${FAILED_INGEST_DAY}`, ...[DELETED[0], DELETED[1], addDays(CHANGED_RAW_DAY, -3), DELETED[2]].map((d) => `curate ${addDays(d as string, 3)}`)],
+    );
+    const untouched = daysBetween(WINDOW.from, WINDOW.to).filter((d) => !items.some((i) => i.repairs.some((r) => r.day === d)));
+    assert.deepEqual(untouched, [addDays(WINDOW.from, 5), WINDOW.to]);
+    const before = await Promise.all(untouched.map(fingerprint));
+
+    // The operator put the missing file on the server; the repair runs.
+    await generateSourceFile({ source: 'a', day: FAILED_INGEST_DAY, records: 60, seed: FAILED_INGEST_DAY, out: path.join(env.filesDir, 'source_a', sourceFileName('a', FAILED_INGEST_DAY)) });
+    const state = await repair(items);
+    assert.deepEqual(state.outcomes.map((o) => o.outcome), items.map(() => 'repaired'));
+
+    const after = await build(['curated.source_a', 'raw.source_a']);
+    assert.deepEqual(Object.values(states(find(after, 'curated.source_a'))), daysBetween(WINDOW.from, WINDOW.to).map(() => 'published'));
+    assert.deepEqual(Object.values(states(find(after, 'raw.source_a'))), daysBetween(WINDOW.from, WINDOW.to).map(() => 'published'));
+    assert.deepEqual(await Promise.all(untouched.map(fingerprint)), before, 'the days that were fine keep their data files and rows');
+    // The stale day was curated from the changed delivery.
+    const stale = find(after, 'curated.source_a').partitions.find((p) => p.day === addDays(CHANGED_RAW_DAY, -3));
+    assert.ok(stale?.inputs?.some((i) => i.key.includes('.') && /activity_2024-05-09\.[0-9a-f]{12}\.jsonl$/.test(i.key)), JSON.stringify(stale?.inputs));
+
+    // Planned again: nothing left, so starting the same backfill again runs nothing twice.
+    assert.deepEqual(await plan('curated.source_a'), []);
+  });
+
+  it('a cancelled backfill leaves every day either as it was or repaired, never mixed', async () => {
+    const days = [WINDOW.from, addDays(WINDOW.from, 1), addDays(WINDOW.from, 2), addDays(WINDOW.from, 3)];
+    const full = await Promise.all(days.map(fingerprint));
+    await withSession(env.config, (s) => s.run(`DELETE FROM lake.curated.source_a WHERE day IN (${days.map((d) => `DATE '${d}'`).join(', ')})`));
+    const items = await plan('curated.source_a');
+    assert.equal(items.length, days.length);
+    const workflowId = `${repairWorkflowId('curated.source_a', WINDOW.from, WINDOW.to, ['failed', 'missing', 'stale'])}:cancel`;
+    const outcome = env.temporal.withWorker(async () => {
+      const handle = await env.temporal.client.workflow.start(repairDataset, { taskQueue: TASK_QUEUES.ingest, workflowId, args: [{ dataset: 'curated.source_a', items, concurrency: 1 }] });
+      // Cancel once the first day's run is under way.
+      for (let i = 0; i < 200; i++) {
+        const p = await handle.query(repairProgressQuery);
+        if (p.running.length > 0 || p.repaired > 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await handle.cancel();
+      return handle.result().then(
+        () => 'completed',
+        (err: Error) => err.name,
+      );
+    });
+    assert.equal(await outcome, 'WorkflowFailedError', 'the repair ends cancelled');
+    const described = await env.temporal.client.workflow.getHandle(workflowId).describe();
+    assert.equal(described.status.name, 'CANCELLED');
+    const now = await Promise.all(days.map(fingerprint));
+    let repaired = 0;
+    for (const [i, day] of days.entries()) {
+      const n = now[i];
+      if (n?.rows === 0) continue; // as it was (deleted)
+      repaired++;
+      assert.equal(n?.rows, full[i]?.rows, `${day}: all of its rows or none`);
+      assert.equal(n?.checksum, full[i]?.checksum, `${day}: the same rows`);
+    }
+    assert.ok(repaired < days.length, `the cancel came before every day was repaired (${repaired} were)`);
   });
 });

@@ -9,3 +9,4 @@ export * from './market.ts';
 export * from './warehouse.ts';
 export * from './analysis.ts';
 export * from './upload.ts';
+export * from './repair.ts';
