@@ -8,7 +8,7 @@ import helmet from 'helmet';
 import type pg from 'pg';
 import type { Config } from '../lib/config.ts';
 import { findCustomerByKey } from '../lib/warehouse/customers.ts';
-import { authenticate, DEFAULT_KEY_CACHE, KeyCache, type KeyCacheOptions } from './auth.ts';
+import { authenticate, authenticateAdmin, DEFAULT_KEY_CACHE, KeyCache, type KeyCacheOptions } from './auth.ts';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.ts';
 import { HttpProblem, notFoundHandler, problemMiddleware } from './problem.ts';
 import { KeyRateLimiter, perKeyRateLimit } from './key-rate-limiter.ts';
@@ -21,6 +21,9 @@ import { dailyRoutes } from './routes/daily.ts';
 import { docsRoutes, healthRoutes, openapiRoute } from './routes/meta.ts';
 import { regionRoutes } from './routes/regions.ts';
 import { datasetRoutes } from './routes/datasets.ts';
+import { adminRoutes } from './routes/admin.ts';
+import type { Catalog, CatalogRequest } from '../lib/catalog/build.ts';
+import { datasets as catalogDatasets } from '../lib/catalog/datasets.ts';
 import type { TemporalAccess } from './temporal.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
 
@@ -36,6 +39,8 @@ export interface ApiDeps {
   readonly regions: RegionCache;
   /** The lake store uploads are streamed into; without one, PUT/DELETE /v1/datasets answer 503. */
   readonly store?: ObjectStore;
+  /** The partition catalog for /v1/admin/…; without it those answer 503. */
+  readonly catalog?: (req: CatalogRequest) => Promise<Catalog>;
   readonly log?: (line: string) => void;
   readonly keyCache?: KeyCacheOptions;
   /** Time budget of each /ready check (default 3 s). */
@@ -83,10 +88,12 @@ export function createApp(deps: ApiDeps): ApiApp {
     ...accountRoutes({ pool, pageSize: config.apiPageSize }),
     ...analysisRoutes({ temporal: deps.temporal }),
     ...datasetRoutes({ pool, temporal: deps.temporal, ...(deps.store ? { store: deps.store } : {}), maxBytes: config.uploadMaxBytes }),
+    ...adminRoutes({ ...(deps.catalog ? { catalog: deps.catalog } : {}), datasetNames: catalogDatasets(config).map((d) => d.name), windowDays: config.catalogWindowDays }),
   ];
   openapi = buildOpenApiDocument(routes);
 
-  for (const r of routes) app[r.method](r.expressPath, ...(r.auth ? guard : []), r.handler);
+  const adminGuard = [authenticateAdmin(config.apiAdminKey)];
+  for (const r of routes) app[r.method](r.expressPath, ...(r.auth === 'admin' ? adminGuard : r.auth ? guard : []), r.handler);
   // A known path asked with another method: 405 naming the methods it has (GET brings HEAD).
   const methods = new Map<string, Set<string>>();
   for (const r of routes) {

@@ -3,7 +3,7 @@
  * in process for a short time, keyed by the key's SHA-256 (the key itself is never kept),
  * so a request does not cost a database lookup; revoking a key takes effect within the TTL.
  */
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Customer } from '../lib/warehouse/customers.ts';
 import { HttpProblem } from './problem.ts';
@@ -93,4 +93,20 @@ export function customerOf(res: Response): Customer {
   const customer = res.locals['customer'] as Customer | undefined;
   if (!customer) throw new HttpProblem(401, 'an API key is required');
   return customer;
+}
+
+/**
+ * The admin API's guard: `X-Admin-Key` must be API_ADMIN_KEY (compared in constant time, as
+ * digests so their lengths match). Without a configured key the admin API is off (503).
+ */
+export function authenticateAdmin(adminKey: string): RequestHandler {
+  const expected = createHash('sha256').update(adminKey, 'utf8').digest();
+  return (req, res, next) => {
+    if (adminKey === '') return next(new HttpProblem(503, 'the admin API is off: set API_ADMIN_KEY'));
+    const given = req.headers['x-admin-key'];
+    if (typeof given !== 'string' || given === '') return next(new HttpProblem(401, 'the admin key is required (X-Admin-Key)'));
+    if (!timingSafeEqual(createHash('sha256').update(given, 'utf8').digest(), expected)) return next(new HttpProblem(401, 'not the admin key'));
+    res.locals['admin'] = true;
+    next();
+  };
 }

@@ -11,6 +11,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]): OpenApiDocume
     scheme: 'bearer',
     description: 'Your API key (`lake customers create <name>` prints it once): `Authorization: Bearer tlk_…`',
   });
+  registry.registerComponent('securitySchemes', 'adminKey', { type: 'apiKey', in: 'header', name: 'X-Admin-Key', description: 'The operators\' key (API_ADMIN_KEY) for /v1/admin/…' });
   registry.registerComponent('securitySchemes', 'headerKey', { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same API key in a header of its own' });
   for (const r of routes) registry.registerPath(r.openapi);
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
@@ -29,6 +30,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]): OpenApiDocume
       { name: 'datasets', description: 'Case 4: your own files (CSV, NDJSON, Parquet) uploaded as tables of your schema' },
       { name: 'account', description: 'You and your own tables' },
       { name: 'operations', description: 'Health, readiness and this documentation' },
+      { name: 'admin', description: 'Operators: the partition catalog of every dataset (X-Admin-Key)' },
     ],
   });
 }

@@ -32,8 +32,8 @@ export interface RouteDef<P extends AnyObject, Q extends AnyObject, B extends z.
   readonly summary: string;
   readonly description?: string;
   readonly tags: readonly string[];
-  /** Needs an API key (and counts against its rate limit). */
-  readonly auth: boolean;
+  /** Needs an API key (and counts against its rate limit); `admin`: the admin key (X-Admin-Key) instead. */
+  readonly auth: boolean | 'admin';
   readonly params?: P;
   readonly query?: Q;
   /** A JSON request body (required): anything else is 415, a body failing the schema 400 naming each field. */
@@ -69,7 +69,7 @@ export interface ApiRoute {
   readonly method: RouteMethod;
   readonly path: string;
   readonly expressPath: string;
-  readonly auth: boolean;
+  readonly auth: boolean | 'admin';
   readonly openapi: RouteConfig;
   readonly handler: RequestHandler;
 }
@@ -82,7 +82,8 @@ const integerHeader = (description: string): { description: string; schema: { ty
 
 function commonResponses(def: RouteDef<AnyObject, AnyObject, z.ZodType, AnyObject>): Record<number, ResponseConfig> {
   const out: Record<number, ResponseConfig> = { 400: problemResponse('A parameter is invalid: `invalid_params` names each one and why') };
-  if (def.auth) {
+  if (def.auth === 'admin') out[401] = problemResponse('No admin key, or not the right one (send `X-Admin-Key`)');
+  else if (def.auth) {
     out[401] = problemResponse('No API key, or not a valid one (send `Authorization: Bearer <key>` or `X-API-Key`)');
     out[429] = problemResponse('Over the per-key rate limit', { 'Retry-After': integerHeader('Seconds until the window resets') });
   }
@@ -168,7 +169,8 @@ export function defineRoute<
     }
     if (problems.length > 0) throw invalidParams(problems);
     // A route marked auth but mounted without the guard must fail closed.
-    if (def.auth && !res.locals['customer']) throw new HttpProblem(401, 'an API key is required');
+    if (def.auth === true && !res.locals['customer']) throw new HttpProblem(401, 'an API key is required');
+    if (def.auth === 'admin' && res.locals['admin'] !== true) throw new HttpProblem(401, 'the admin key is required');
     await handle({ params: params as z.infer<P>, query: (parsedQuery.data ?? {}) as z.infer<Q>, body: body as z.output<B>, headers: headers as z.infer<H>, req, res });
   };
   const openapi: RouteConfig = {
@@ -178,7 +180,7 @@ export function defineRoute<
     summary: def.summary,
     ...(def.description ? { description: def.description } : {}),
     tags: [...def.tags],
-    ...(def.auth ? { security: [{ bearerKey: [] }, { headerKey: [] }] } : { security: [] }),
+    ...(def.auth === 'admin' ? { security: [{ adminKey: [] }] } : def.auth ? { security: [{ bearerKey: [] }, { headerKey: [] }] } : { security: [] }),
     request: {
       ...(def.params ? { params: def.params } : {}),
       query,

@@ -10,6 +10,8 @@ import type { Config } from '../lib/config.ts';
 import { postgresClientConfig } from '../lib/clients/postgres.ts';
 import { createS3Client } from '../lib/clients/s3.ts';
 import { createLakeStore } from '../lib/lake/store.ts';
+import { buildCatalog, type CatalogRequest } from '../lib/catalog/build.ts';
+import { openLakeSession } from '../lib/lake/session.ts';
 import { ensurePostgresSchema } from '../lib/warehouse/postgres-schema.ts';
 import { createApp, type ApiDeps } from './app.ts';
 import type { KeyCacheOptions } from './auth.ts';
@@ -69,7 +71,12 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
   // Uploads (PUT /v1/datasets/{name}) are streamed into the lake store; the client connects on first use.
   const s3 = createS3Client(config);
   const store = createLakeStore(config, s3);
-  const deps: ApiDeps = { config, pool, temporal, regions, store, log, ...(options.keyCache ? { keyCache: options.keyCache } : {}) };
+  // The admin API's catalog: the lake's metadata, and Temporal for running and failed days when it answers.
+  const catalog = async (req: CatalogRequest) => {
+    const client = await temporal.client().catch(() => undefined);
+    return buildCatalog({ config, store, openSession: () => openLakeSession(config), ...(client ? { temporal: client } : {}) }, req);
+  };
+  const deps: ApiDeps = { config, pool, temporal, regions, store, catalog, log, ...(options.keyCache ? { keyCache: options.keyCache } : {}) };
   const api = createApp(deps);
   const { openapi } = api;
 

@@ -467,6 +467,16 @@ export const settings = {
     fallback: '600',
     parse: positiveInt,
   },
+  apiAdminKey: {
+    env: 'API_ADMIN_KEY',
+    secret: true,
+    doc: 'Key of the admin API (/v1/admin/…, header X-Admin-Key), at least 16 characters; empty: the admin API answers 503',
+    fallback: '',
+    parse: (raw, name) => {
+      if (raw !== '' && raw.length < 16) throw new ConfigError(`${name} must be at least 16 characters (or empty to turn the admin API off)`);
+      return raw;
+    },
+  },
   apiBodyLimit: { env: 'API_BODY_LIMIT', doc: 'Largest JSON request body the API accepts (413 above it)', fallback: '100kb', parse: text },
   uploadMaxBytes: {
     env: 'UPLOAD_MAX_BYTES',
