@@ -538,6 +538,13 @@ export const settings = {
     fallback: 'tempolake-lake-s3',
     parse: text,
   },
+  freshnessWebhookUrl: {
+    env: 'FRESHNESS_WEBHOOK_URL',
+    secret: true,
+    doc: 'Where each freshness violation is POSTed once as JSON (retried until it answers 2xx); empty: violations are only shown',
+    fallback: '',
+    parse: (raw, name) => (raw === '' ? '' : httpUrl(raw, name).toString()),
+  },
   catalogWindowDays: {
     env: 'CATALOG_WINDOW_DAYS',
     doc: 'Days back from today that `lake status` and the admin API count problems in by default',

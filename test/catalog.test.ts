@@ -28,6 +28,8 @@ import { addDays, daysBetween } from '../lib/time/days.ts';
 import { generateSourceFile, sourceFileName } from '../simulators/files/generate.ts';
 import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts';
 import { repairDataset, repairProgressQuery } from '../workflows/repair.ts';
+import { evaluateFreshness } from '../workflows/freshness.ts';
+import { FRESHNESS_VIOLATIONS } from '../lib/temporal/search-attributes.ts';
 import { loadContract } from './helpers/openapi-check.ts';
 import { configForTestServer } from './helpers/temporal.ts';
 import { ingest, startFileEnv, stopFileEnv, withSession, type FileEnv } from './helpers/file-env.ts';
@@ -58,8 +60,22 @@ describe('partition catalog', () => {
   };
   const states = (d: DatasetStatus): Record<string, string> => Object.fromEntries(d.partitions.map((p) => [p.day, p.state]));
 
+  /** The freshness webhook: the first POST answered 503 (so it is retried), the others 200. */
+  const webhook = { requests: [] as { key: string; body: Record<string, unknown>; status: number }[], server: http.createServer() };
+
   before(async () => {
-    env = await startFileEnv();
+    webhook.server.on('request', (req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        const status = webhook.requests.length === 0 ? 503 : 200;
+        webhook.requests.push({ key: String(req.headers['idempotency-key']), body: JSON.parse(text) as Record<string, unknown>, status });
+        res.writeHead(status).end();
+      });
+    });
+    webhook.server.listen(0, '127.0.0.1');
+    await once(webhook.server, 'listening');
+    env = await startFileEnv({ env: { FRESHNESS_WEBHOOK_URL: `http://127.0.0.1:${(webhook.server.address() as AddressInfo).port}/alerts` } });
     for (const day of INGEST_DAYS) {
       if (day === FAILED_INGEST_DAY) continue;
       await generateSourceFile({ source: 'a', day, records: 60, malformedRate: 0.05, seed: day, out: path.join(env.filesDir, 'source_a', sourceFileName('a', day)) });
@@ -87,6 +103,7 @@ describe('partition catalog', () => {
 
   after(async () => {
     await stopFileEnv(env);
+    webhook.server.close();
   });
 
   it('names exactly the deleted, changed and failed days, with reasons, and the rest published with metadata', async () => {
@@ -296,5 +313,30 @@ describe('partition catalog', () => {
       await temporal.close();
       await pool.end();
     }
+  });
+
+  it('a freshness violation is shown on the evaluating run and reaches the webhook once', async () => {
+    const late = addDays(WINDOW.from, 5);
+    await withSession(env.config, (s) => s.run(`DELETE FROM lake.curated.source_a WHERE day = DATE '${late}'`));
+    // An hour after the day was due (D+3 09:00): it is the newest due day of curated.source_a.
+    const input = { now: `${addDays(late, 3)}T10:00:00.000Z`, datasets: ['raw.source_a', 'curated.source_a'] };
+    const evaluate = (n: number) =>
+      env.temporal.withWorker(async () => {
+        const handle = await env.temporal.client.workflow.start(evaluateFreshness, { taskQueue: TASK_QUEUES.process, workflowId: `freshness:test:${n}`, args: [input] });
+        return { outcome: await handle.result(), described: await handle.describe() };
+      });
+    const first = await evaluate(1);
+    assert.deepEqual(first.outcome.violations.map((v) => `${v.dataset}:${v.day}:${v.state}`), [`curated.source_a:${late}:missing`]);
+    assert.deepEqual(first.outcome.alerted, [`freshness-alert:curated.source_a:${late}`]);
+    assert.deepEqual(first.described.typedSearchAttributes.get(FRESHNESS_VIOLATIONS), [`curated.source_a:${late}`]);
+    // The alert retries the webhook's 503 on its own; wait for its delivery.
+    await env.temporal.withWorker(() => env.temporal.client.workflow.getHandle(`freshness-alert:curated.source_a:${late}`).result());
+    const second = await evaluate(2);
+    assert.deepEqual(second.outcome.alerted, [], 'the same violation is not alerted again');
+    assert.deepEqual(webhook.requests.map((r) => r.status), [503, 200], 'delivered once, after one retry');
+    assert.deepEqual([...new Set(webhook.requests.map((r) => r.key))], [`freshness-alert:curated.source_a:${late}`], 'one idempotency key for both attempts');
+    assert.equal(webhook.requests[1]?.body['dataset'], 'curated.source_a');
+    assert.equal(webhook.requests[1]?.body['day'], late);
+    assert.match(String(webhook.requests[1]?.body['expectation']), /D\+3 09:00 UTC/);
   });
 });

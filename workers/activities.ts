@@ -1,4 +1,5 @@
 /** All activities of the platform, built from one set of clients. */
+import { createCatalogActivities } from '../activities/catalog.ts';
 import { createCurateActivities } from '../activities/curate.ts';
 import { createFileIngestActivities } from '../activities/file-ingest.ts';
 import { createMaintenanceActivities } from '../activities/maintenance.ts';
@@ -22,6 +23,7 @@ export function createActivities(deps: WorkerDeps) {
     ...createWeatherActivities({ config: deps.config, store: deps.store, weather: deps.weather, spark }),
     ...createWarehouseActivities({ warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
     ...createAnalysisActivities({ config: deps.config, warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config), spark }),
+    ...createCatalogActivities({ config: deps.config, store: deps.store, openSession: () => openLakeSession(deps.config) }),
     ...createUploadActivities({ store: deps.store, warehouse: () => deps.warehouse(), openLake: () => openLakeSession(deps.config) }),
   };
 }

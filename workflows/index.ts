@@ -10,3 +10,4 @@ export * from './warehouse.ts';
 export * from './analysis.ts';
 export * from './upload.ts';
 export * from './repair.ts';
+export * from './freshness.ts';

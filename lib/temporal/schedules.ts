@@ -85,6 +85,18 @@ export const SCHEDULES: readonly ScheduleDecl[] = [
     overlap: ScheduleOverlapPolicy.SKIP,
     catchupWindow: '1 day',
   },
+  {
+    id: 'evaluate-freshness',
+    description: "Freshness: every dataset's newest due day checked against its expectation (lib/catalog/datasets.ts); each violation alerted once to FRESHNESS_WEBHOOK_URL",
+    spec: { intervals: [{ every: '15 minutes' }] },
+    workflowType: 'evaluateFreshness',
+    args: [{}],
+    taskQueue: TASK_QUEUES.process,
+    workflowIdPrefix: 'freshness:evaluate',
+    overlap: ScheduleOverlapPolicy.SKIP,
+    // A missed evaluation is superseded by the next one.
+    catchupWindow: '15 minutes',
+  },
 ];
 
 export function scheduleAction(d: ScheduleDecl): ScheduleOptionsAction {

@@ -10,8 +10,10 @@ export const PARTITION_DAY = defineSearchAttributeKey('PartitionDay', SearchAttr
 export const ZONE = defineSearchAttributeKey('Zone', SearchAttributeType.KEYWORD);
 export const DATASET = defineSearchAttributeKey('Dataset', SearchAttributeType.KEYWORD);
 export const ENGINE = defineSearchAttributeKey('Engine', SearchAttributeType.KEYWORD);
+/** On `evaluateFreshness` runs: each late dataset as `<dataset>:<day>` (e.g. `FreshnessViolations = "curated.source_a:2024-05-10"`). */
+export const FRESHNESS_VIOLATIONS = defineSearchAttributeKey('FreshnessViolations', SearchAttributeType.KEYWORD_LIST);
 
-export const searchAttributeKeys = [SOURCE, PARTITION_DAY, ZONE, DATASET, ENGINE] as const;
+export const searchAttributeKeys = [SOURCE, PARTITION_DAY, ZONE, DATASET, ENGINE, FRESHNESS_VIOLATIONS] as const;
 
 /** `--search-attribute Name=Type` arguments for `temporal server start-dev`. */
 export function devServerSearchAttributeArgs(): string[] {

@@ -20,7 +20,7 @@ export interface FileEnv {
   filesDir: string;
 }
 
-export async function startFileEnv(opts: { storage?: 'local' | 's3'; dropAfterBytes?: number } = {}): Promise<FileEnv> {
+export async function startFileEnv(opts: { storage?: 'local' | 's3'; dropAfterBytes?: number; env?: Record<string, string> } = {}): Promise<FileEnv> {
   const lake = await startTestLake({ storage: opts.storage ?? 'local' });
   const filesDir = path.join(lake.dir, 'source-files');
   mkdirSync(path.join(filesDir, 'source_a'), { recursive: true });
@@ -35,6 +35,7 @@ export async function startFileEnv(opts: { storage?: 'local' | 's3'; dropAfterBy
     ICEBERG_CATALOG_URL: lake.config.icebergCatalogUrl.toString(),
     SOURCE_A_URL: `${servers.ftpUrl}source_a/`,
     SOURCE_B_URL: `${servers.httpUrl}source_b/`,
+    ...opts.env,
   });
   const temporal = await startTemporalTestServer(config);
   return { lake, servers, temporal, config, filesDir };
