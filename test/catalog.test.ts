@@ -28,6 +28,7 @@ import { addDays, daysBetween } from '../lib/time/days.ts';
 import { generateSourceFile, sourceFileName } from '../simulators/files/generate.ts';
 import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts';
 import { repairDataset, repairProgressQuery } from '../workflows/repair.ts';
+import { describePlan } from '../cli/repair.ts';
 import { evaluateFreshness } from '../workflows/freshness.ts';
 import { FRESHNESS_VIOLATIONS } from '../lib/temporal/search-attributes.ts';
 import { loadContract } from './helpers/openapi-check.ts';
@@ -151,12 +152,14 @@ describe('partition catalog', () => {
     assert.equal(find(again, 'curated.source_a').counts.missing, 4);
   });
 
-  it('prints the summary and a calendar with the problems; `lake status --json` says the same', async () => {
+  it('prints the summary and a calendar with the problems; `lake status --json` says the same', async (t) => {
     const catalog = await build();
     const summary = renderSummary(catalog, false);
+    for (const line of summary.split('\n')) t.diagnostic(line);
     assert.match(summary, /curated\.source_a\s+\S+\s+4\s+0\s+1\s+0\s+fresh/);
     assert.match(summary, /raw\.source_a\s+\S+\s+0\s+1\s+0\s+0\s+LATE/);
     const calendar = renderDataset(find(catalog, 'curated.source_a'), false);
+    for (const line of calendar.split('\n')) t.diagnostic(line);
     const month = calendar.split('\n').find((l) => l.startsWith(WINDOW.from.slice(0, 7)));
     // May 2024: days 1-3 before the window, then the 4th..10th.
     assert.equal(month?.slice(9, 9 + 10), '   MMSMMPP', calendar);
@@ -206,8 +209,9 @@ describe('partition catalog', () => {
       }),
     );
 
-  it('backfill --missing --stale --failed plans exactly the broken days, upstream first, and repairs only them', async () => {
+  it('backfill --missing --stale --failed plans exactly the broken days, upstream first, and repairs only them', async (t) => {
     const items = await plan('curated.source_a');
+    for (const line of describePlan(items)) t.diagnostic(line);
     assert.deepEqual(
       items.map((i) => `${i.action} ${i.day}`),
       // The failed raw day is fetched first; the others' raw days are there: curated again from them.
