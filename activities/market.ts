@@ -9,6 +9,7 @@ import type { Lineage } from '../lib/lake/publish.ts';
 import { openLakeSession } from '../lib/lake/session.ts';
 import { compactMarketHour, marketHourKeys, refreshMarketDaily, type CompactedHour } from '../lib/market/compact.ts';
 import { chooseEngine, type Engine } from '../lib/engine/engines.ts';
+import { upstreamSnapshots } from '../lib/catalog/upstream.ts';
 import { runOnSpark, type SparkActivityDeps } from './spark.ts';
 import { pollMarketToKafka, type PollProgress } from '../lib/market/poller.ts';
 import { ensureMarketTopic } from '../lib/market/topic.ts';
@@ -103,11 +104,12 @@ export function createMarketActivities(deps: MarketDeps) {
 
     async refreshMarketDaily(input: { from: string; to: string; run: MarketRun }): Promise<{ rows: number; engine: Engine }> {
       const { engine } = chooseEngine(deps.config, 'market_daily');
+      const lineage: Lineage = { ...input.run, inputs: await upstreamSnapshots(deps.config, ['curated.market_events', 'operational.market_daily']) };
       if (engine !== 'duckdb') {
         const r = await runOnSpark(deps.spark, {
           engine,
           transform: 'market_daily',
-          input: { from: input.from, to: input.to, lineage: { ...input.run, inputs: [] } },
+          input: { from: input.from, to: input.to, lineage },
           ...input.run,
           step: `market_daily:${input.from}..${input.to}`,
           outcome: { kind: 'lineage', table: 'operational.market_daily', scope: `day=${input.from}..${input.to}` },
@@ -116,7 +118,6 @@ export function createMarketActivities(deps: MarketDeps) {
       }
       const session = await openLakeSession(deps.config);
       try {
-        const lineage: Lineage = { ...input.run, inputs: [] };
         const r = await refreshMarketDaily(session, { from: input.from, to: input.to, lineage });
         return { rows: r.rows, engine };
       } finally {

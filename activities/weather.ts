@@ -12,6 +12,7 @@ import { openLakeSession, type LakeSession } from '../lib/lake/session.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
 import { refreshWeatherDaily, refreshWeatherRolling, scopeText } from '../lib/weather/aggregates.ts';
 import { chooseEngine, type Engine } from '../lib/engine/engines.ts';
+import { upstreamSnapshots } from '../lib/catalog/upstream.ts';
 import { runOnSpark, type SparkActivityDeps } from './spark.ts';
 import { curateArchive, curateCurrent, curateForecast, type CuratedWeather } from '../lib/weather/curate.ts';
 import { WeatherApiError, type WeatherClient } from '../lib/weather/open-meteo.ts';
@@ -147,7 +148,10 @@ export function createWeatherActivities(deps: WeatherDeps) {
       regions?: readonly string[];
       run: WeatherRun;
     }): Promise<{ daily: number; rolling: number; engines: Engine[] }> {
-      const lineage: Lineage = { ...input.run, inputs: [] };
+      const lineage: Lineage = {
+        ...input.run,
+        inputs: await upstreamSnapshots(deps.config, ['curated.weather_observed', 'curated.weather_forecast', 'operational.weather_daily']),
+      };
       const regions = input.regions ? { regions: input.regions } : {};
       const engines: Engine[] = [];
       const refresh = async (transform: 'weather_daily' | 'weather_rolling', range: { from: string; to: string } | undefined): Promise<number> => {

@@ -159,7 +159,11 @@ async function benchOne(storage: 'local' | 's3', years: number): Promise<string[
       const c = await buildCatalog(deps, req);
       const evaluated = c.datasets.reduce((n, d) => n + d.partitions.length, 0);
       const problems = c.datasets.reduce((n, d) => n + d.counts.missing + d.counts.stale + d.counts.failed, 0);
-      console.log(`  ${label}: ${secs(c.stats.ms)} s, ${evaluated.toLocaleString('en-US')} dataset days (${problems} not published), ${c.stats.manifestsRead} manifests read, lineage ${c.stats.lineageFromCache ? 'cached' : 'read'}`);
+      const p = c.stats.phasesMs;
+      console.log(
+        `  ${label}: ${secs(c.stats.ms)} s, ${evaluated.toLocaleString('en-US')} dataset days (${problems} not published), ${c.stats.manifestsRead} manifests read, ` +
+          `lineage ${c.stats.lineageFromCache ? 'cached' : 'read'} (raw ${secs(p.raw)} s, tables ${secs(p.tables)} s, lineage ${secs(p.lineage)} s, states ${secs(p.states)} s)`,
+      );
       return { label, ms: c.stats.ms, evaluated };
     };
     rmSync(path.join(config.dataDir, 'catalog'), { recursive: true, force: true });

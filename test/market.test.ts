@@ -160,6 +160,11 @@ describe('market (source D) end to end', () => {
       assert.equal(daily.length, 20);
       assert.equal(daily.reduce((n, d) => n + Number(d.events), 0), expected.valid);
       assert.ok(daily.every((d) => d.interest === null), 'no history yet: market_interest is NULL');
+      // market_daily's lineage names the curated snapshot it read.
+      const [lineage] = await s.rows<{ inputs: string }>(`SELECT inputs FROM lake.lineage.commits WHERE table_name = 'operational.market_daily' ORDER BY committed_at DESC LIMIT 1`);
+      const inputs = JSON.parse(lineage?.inputs ?? '[]') as { key: string; snapshotId?: string }[];
+      const [events] = await s.rows<{ id: string }>(`SELECT CAST(snapshot_id AS VARCHAR) AS id FROM iceberg_snapshots(lake.curated.market_events) ORDER BY sequence_number DESC LIMIT 1`);
+      assert.equal(inputs.find((i) => i.key === 'iceberg:curated.market_events')?.snapshotId, events?.id);
     });
 
     // Compacting again replaces: the same rows, not twice as many.

@@ -451,9 +451,13 @@ function registerSuites(): void {
   });
 }
 
+/** The listing, checked to name the same keys in the same order as listKeys (which skips the sizes). */
 async function listAll(store: ObjectStore, prefix: string): Promise<{ key: string; size: number }[]> {
   const out: { key: string; size: number }[] = [];
   for await (const o of store.list(prefix)) out.push(o);
+  const keys: string[] = [];
+  for await (const k of store.listKeys(prefix)) keys.push(k);
+  assert.deepEqual(keys, out.map((o) => o.key), `listKeys(${JSON.stringify(prefix)}) names what list names`);
   return out;
 }
 

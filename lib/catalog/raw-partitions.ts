@@ -63,7 +63,7 @@ export class SidecarCache {
 /** The raw partitions of `source` (`source_a`, `source_d`, `source_c/current`…) by day. */
 export async function rawPartitions(store: ObjectStore, source: string, cache: SidecarCache): Promise<Map<string, RawPartition>> {
   const keys = new Set<string>();
-  for await (const { key } of store.list(`raw/${source}/`)) keys.add(key);
+  for await (const key of store.listKeys(`raw/${source}/`)) keys.add(key);
   // A file counts once its sidecar is there: the sidecar is written last.
   const landed = [...keys].filter((k) => !k.endsWith(SIDECAR_SUFFIX) && keys.has(k + SIDECAR_SUFFIX) && KEY.test(k));
   const toRead = landed.filter((k) => cache.get(k) === undefined);

@@ -10,8 +10,11 @@ import { sqlString, type LakeSession } from './session.ts';
 import { LINEAGE_COMMITS, qualified, REJECTED_RECORDS, type TableDef } from './tables.ts';
 
 export interface RawInput {
+  /** A raw file's key, or `iceberg:<namespace.name>` for an upstream table. */
   readonly key: string;
   readonly sha256: string;
+  /** An upstream table's snapshot the publish read (the table's current one when it started). */
+  readonly snapshotId?: string;
 }
 
 export interface Lineage {

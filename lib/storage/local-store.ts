@@ -161,6 +161,30 @@ export function createLocalStore(rootDir: string): ObjectStore {
       });
     },
 
+    async *listKeys(prefix) {
+      assertValidPrefix(prefix);
+      const cut = prefix.lastIndexOf('/') + 1;
+      const folderKey = prefix.slice(0, cut);
+      const folder = path.join(root, ...folderKey.split('/').filter(Boolean));
+      let entries: Dirent[];
+      try {
+        // One recursive read of the folder, no stat per file: a catalog lists tens of thousands.
+        entries = await readdir(folder, { withFileTypes: true, recursive: true });
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw err;
+      }
+      const keys: string[] = [];
+      for (const e of entries) {
+        if (!e.isFile()) continue;
+        const rel = path.relative(folder, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/');
+        const key = `${folderKey}${rel}`;
+        if (key.startsWith(prefix) && !(folderKey === '' && rel.startsWith(`${RESERVED_TOP_SEGMENT}/`))) keys.push(key);
+      }
+      keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      yield* keys;
+    },
+
     async delete(key) {
       const target = pathOf(key);
       try {

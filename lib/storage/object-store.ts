@@ -38,6 +38,8 @@ export interface ObjectStore {
   head(key: string): Promise<ObjectInfo | undefined>;
   /** Every object whose key starts with `prefix` (a plain string prefix, as in S3), in key order. */
   list(prefix: string): AsyncIterable<{ key: string; size: number }>;
+  /** The keys `list` gives, without sizes (a local folder then skips a stat per file). */
+  listKeys(prefix: string): AsyncIterable<string>;
   /** Removes the object; deleting a missing key is not an error (as in S3). */
   delete(key: string): Promise<void>;
   /** A location DuckDB can read directly: absolute local path for disk, s3://bucket/prefix/key for S3. */

@@ -211,6 +211,11 @@ export function createS3Store({ s3, bucket, prefix = '', partSize = DEFAULT_PART
       }
     },
 
+    async *listKeys(listPrefix) {
+      // A listing page carries the sizes anyway.
+      for await (const { key } of this.list(listPrefix)) yield key;
+    },
+
     async *list(listPrefix) {
       assertValidPrefix(listPrefix);
       let ContinuationToken: string | undefined;
