@@ -220,7 +220,7 @@ export async function buildCatalog(deps: CatalogDeps, req: CatalogRequest): Prom
   const defs = all.filter((d) => needed.has(d.name));
 
   const sidecars = new SidecarCache(cacheFile(config, 'sidecars.json'));
-  const manifests = new ManifestCache(cacheFile(config, 'manifests.json'));
+  const manifests = new ManifestCache(cacheFile(config, 'manifests-v2.json'));
   const read = metadataReader(deps.store);
   const liveManifests = new Set<string>();
   const phases = { raw: 0, tables: 0, lineage: 0, runs: 0, states: 0 };
@@ -236,7 +236,7 @@ export async function buildCatalog(deps: CatalogDeps, req: CatalogRequest): Prom
     timed(
       'lineage',
       defs.some((d) => d.kind === 'table')
-        ? latestLineage({ catalogUrl: config.icebergCatalogUrl, cacheFile: cacheFile(config, 'lineage.json'), openSession: deps.openSession })
+        ? latestLineage({ catalogUrl: config.icebergCatalogUrl, read, manifests, live: liveManifests, cacheFile: cacheFile(config, 'lineage-v2.json'), openSession: deps.openSession })
         : Promise.resolve({ rows: [] as LineageRow[], fromCache: true }),
     ),
     timed('runs', deps.temporal ? datasetRuns(deps.temporal, `${addDays(req.from, -1)}T00:00:00Z`) : Promise.resolve(undefined)),

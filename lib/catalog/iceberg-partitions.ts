@@ -41,11 +41,14 @@ export interface TablePartitions {
   /** The partition field's transform, e.g. `identity(day)`, `year(day)`. */
   readonly spec: string;
   readonly partitions: ReadonlyMap<string, PartitionStats>;
+  /** The live files: data (content 0) and delete files. */
+  readonly files: readonly { readonly path: string; readonly content: number }[];
   /** Manifests read from storage this time (the rest came from the cache). */
   readonly manifestsRead: number;
 }
 
 interface ManifestFact {
+  readonly path: string;
   readonly partition: string;
   readonly content: number;
   readonly records: number;
@@ -199,9 +202,10 @@ async function manifestFacts(read: MetadataReader, manifest: string, field: { na
   for (const e of entries) {
     // 2 = DELETED: the file left the table in this manifest's snapshot.
     if (e['status'] === 2) continue;
-    const file = e['data_file'] as { content?: number; partition?: Record<string, unknown>; record_count: bigint; file_size_in_bytes: bigint };
+    const file = e['data_file'] as { content?: number; file_path: string; partition?: Record<string, unknown>; record_count: bigint; file_size_in_bytes: bigint };
     const value = field ? file.partition?.[field.name] : undefined;
     facts.push({
+      path: file.file_path,
       partition: field ? partitionText(field.transform, value) : '',
       content: file.content ?? 0,
       records: Number(file.record_count),
@@ -223,7 +227,7 @@ export async function tablePartitions(opts: { catalogUrl: URL; read: MetadataRea
   const current = meta?.['current-snapshot-id'];
   const snapshot = current === null || current === undefined ? undefined : meta?.snapshots?.find((s) => String(s['snapshot-id']) === String(current));
   const partitions = new Map<string, PartitionStats>();
-  if (!meta || !snapshot) return { table: opts.table, spec: specText, partitions, manifestsRead: 0 };
+  if (!meta || !snapshot) return { table: opts.table, spec: specText, partitions, files: [], manifestsRead: 0 };
 
   let manifestsRead = 0;
   const list = await decodeAvro(await opts.read(snapshot['manifest-list']));
@@ -239,7 +243,8 @@ export async function tablePartitions(opts: { catalogUrl: URL; read: MetadataRea
       return read;
     }),
   );
-  for (const f of facts.flat()) {
+  const all = facts.flat();
+  for (const f of all) {
     const p = partitions.get(f.partition) ?? { partition: f.partition, dataFiles: 0, rows: 0, deletedRows: 0, deleteFiles: 0, bytes: 0 };
     partitions.set(
       f.partition,
@@ -254,6 +259,7 @@ export async function tablePartitions(opts: { catalogUrl: URL; read: MetadataRea
     snapshotAt: new Date(snapshot['timestamp-ms']).toISOString(),
     spec: specText,
     partitions,
+    files: all.map((f) => ({ path: f.path, content: f.content })),
     manifestsRead,
   };
 }

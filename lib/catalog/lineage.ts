@@ -1,12 +1,17 @@
 /**
- * What each publish recorded: the newest lineage.commits row of every (table, scope). The
- * lineage table is small (one row per publish) but reading it means a DuckDB session; the rows
- * are cached with the table's snapshot id and read again only when it has moved.
+ * What each publish recorded: the newest lineage.commits row of every (table, scope).
+ *
+ * One row per publish makes the lineage table many small data files, and reading them all
+ * through an Iceberg scan takes seconds. Data files never change, so the rows are cached per
+ * data file: after a publish only the files its commit added are read (the table's manifests
+ * say which; read straight as Parquet). Should the table ever hold delete files, the whole
+ * table is read through Iceberg instead, so a deleted row never lingers.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LakeSession } from '../lake/session.ts';
-import { loadTableMetadata } from './iceberg-partitions.ts';
+import { fileURLToPath } from 'node:url';
+import { sqlString, type LakeSession } from '../lake/session.ts';
+import { tablePartitions, type ManifestCache, type MetadataReader } from './iceberg-partitions.ts';
 
 export interface LineageInput {
   readonly key: string;
@@ -25,12 +30,10 @@ export interface LineageRow {
   readonly committedAt: string;
 }
 
-interface Saved {
-  readonly snapshotId: string;
-  readonly rows: LineageRow[];
-}
-
 const LINEAGE_TABLE = 'lineage.commits';
+
+const COLUMNS = `table_name, scope, CAST(ingest_day AS VARCHAR) AS ingest_day, workflow_id, run_id, inputs, "rows", rejected,
+  strftime(committed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ') AS committed_at`;
 
 function parseInputs(text: string): LineageInput[] {
   try {
@@ -41,50 +44,91 @@ function parseInputs(text: string): LineageInput[] {
   }
 }
 
-/**
- * The newest lineage row per table and scope. `openSession` is called only when the cache
- * (`cacheFile`) is missing or older than the lineage table's current snapshot.
- */
-export async function latestLineage(opts: { catalogUrl: URL; cacheFile?: string; openSession: () => Promise<LakeSession> }): Promise<{ rows: LineageRow[]; fromCache: boolean }> {
-  const meta = await loadTableMetadata(opts.catalogUrl, LINEAGE_TABLE);
-  const snapshotId = meta?.['current-snapshot-id'];
-  if (!meta || snapshotId === null || snapshotId === undefined) return { rows: [], fromCache: false };
+const toRow = (r: Record<string, unknown>): LineageRow => ({
+  table: String(r['table_name']),
+  scope: String(r['scope']),
+  ingestDay: String(r['ingest_day'] ?? ''),
+  workflowId: String(r['workflow_id'] ?? ''),
+  runId: String(r['run_id'] ?? ''),
+  inputs: parseInputs(String(r['inputs'] ?? '[]')),
+  rows: Number(r['rows'] ?? 0),
+  rejected: Number(r['rejected'] ?? 0),
+  committedAt: String(r['committed_at']),
+});
+
+/** A data file as DuckDB's read_parquet takes it: a local path, or the s3:// URL. */
+const readable = (location: string): string => (location.startsWith('file:') ? fileURLToPath(location) : location.replace(/^s3a:/, 's3:'));
+
+function newest(rows: Iterable<LineageRow>): LineageRow[] {
+  const latest = new Map<string, LineageRow>();
+  for (const r of rows) {
+    const k = `${r.table}\u0000${r.scope}`;
+    const seen = latest.get(k);
+    if (!seen || r.committedAt > seen.committedAt) latest.set(k, r);
+  }
+  return [...latest.values()];
+}
+
+export interface LineageOptions {
+  readonly catalogUrl: URL;
+  readonly read: MetadataReader;
+  readonly manifests: ManifestCache;
+  /** Collects the manifests in use (for the manifest cache's pruning). */
+  readonly live?: Set<string>;
+  readonly cacheFile?: string;
+  /** Opened only when there are data files the cache has not seen. */
+  readonly openSession: () => Promise<LakeSession>;
+}
+
+/** The newest lineage row per table and scope; `filesRead`: data files read this time. */
+export async function latestLineage(opts: LineageOptions): Promise<{ rows: LineageRow[]; fromCache: boolean; filesRead: number }> {
+  const table = await tablePartitions({ catalogUrl: opts.catalogUrl, read: opts.read, cache: opts.manifests, table: LINEAGE_TABLE, ...(opts.live ? { live: opts.live } : {}) });
+  if (!table.snapshotId) return { rows: [], fromCache: false, filesRead: 0 };
+  let cached: Record<string, LineageRow[]> = {};
   if (opts.cacheFile && existsSync(opts.cacheFile)) {
     try {
-      const saved = JSON.parse(readFileSync(opts.cacheFile, 'utf8')) as Saved;
-      if (saved.snapshotId === String(snapshotId)) return { rows: saved.rows, fromCache: true };
+      cached = JSON.parse(readFileSync(opts.cacheFile, 'utf8')) as Record<string, LineageRow[]>;
     } catch {
-      // read again below
+      cached = {};
     }
   }
-  const session = await opts.openSession();
-  let rows: LineageRow[];
-  try {
-    const found = await session.rows<Record<string, unknown>>(
-      `SELECT table_name, scope, CAST(ingest_day AS VARCHAR) AS ingest_day, workflow_id, run_id, inputs, "rows", rejected,
-          strftime(committed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ') AS committed_at
-        FROM lake.${LINEAGE_TABLE}
-        QUALIFY row_number() OVER (PARTITION BY table_name, scope ORDER BY committed_at DESC) = 1`,
-    );
-    rows = found.map((r) => ({
-      table: String(r['table_name']),
-      scope: String(r['scope']),
-      ingestDay: String(r['ingest_day'] ?? ''),
-      workflowId: String(r['workflow_id'] ?? ''),
-      runId: String(r['run_id'] ?? ''),
-      inputs: parseInputs(String(r['inputs'] ?? '[]')),
-      rows: Number(r['rows'] ?? 0),
-      rejected: Number(r['rejected'] ?? 0),
-      committedAt: String(r['committed_at']),
-    }));
-  } finally {
-    session.close();
+  const dataFiles = table.files.filter((f) => f.content === 0).map((f) => f.path);
+  if (table.files.some((f) => f.content !== 0)) {
+    const session = await opts.openSession();
+    try {
+      const rows = (await session.rows<Record<string, unknown>>(`SELECT ${COLUMNS} FROM lake.${LINEAGE_TABLE}`)).map(toRow);
+      return { rows: newest(rows), fromCache: false, filesRead: dataFiles.length };
+    } finally {
+      session.close();
+    }
   }
-  if (opts.cacheFile) {
+  const missing = dataFiles.filter((f) => cached[f] === undefined);
+  const next: Record<string, LineageRow[]> = {};
+  for (const f of dataFiles) if (cached[f]) next[f] = cached[f];
+  if (missing.length > 0) {
+    for (const f of missing) next[f] = [];
+    const session = await opts.openSession();
+    try {
+      for (let i = 0; i < missing.length; i += 2_000) {
+        const batch = missing.slice(i, i + 2_000);
+        const byPath = new Map(batch.map((f) => [readable(f), f]));
+        const found = await session.rows<Record<string, unknown>>(
+          `SELECT ${COLUMNS}, filename FROM read_parquet([${[...byPath.keys()].map(sqlString).join(', ')}], filename = true)`,
+        );
+        for (const r of found) {
+          const file = byPath.get(String(r['filename']));
+          if (file !== undefined) (next[file] as LineageRow[]).push(toRow(r));
+        }
+      }
+    } finally {
+      session.close();
+    }
+  }
+  if (opts.cacheFile && (missing.length > 0 || Object.keys(cached).length !== dataFiles.length)) {
     mkdirSync(path.dirname(opts.cacheFile), { recursive: true });
     const tmp = `${opts.cacheFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ snapshotId: String(snapshotId), rows } satisfies Saved));
+    writeFileSync(tmp, JSON.stringify(next));
     renameSync(tmp, opts.cacheFile);
   }
-  return { rows, fromCache: false };
+  return { rows: newest(Object.values(next).flat()), fromCache: missing.length === 0, filesRead: missing.length };
 }
