@@ -1,5 +1,5 @@
 /**
- * The partition catalog on a real lake and real Temporal runs: days of source A ingested by
+ * The partition catalog on a real lake (local disk, then MinIO) and real Temporal runs: days of source A ingested by
  * the ingest workflow (FTP simulator → raw → curated), then three curated partitions deleted,
  * one raw day re-delivered with other bytes, and one run failed (its file is not on the
  * server). The catalog must name exactly those days missing, stale and failed, with their
@@ -23,7 +23,9 @@ import { planRepair, repairCatalogRequest, repairWorkflowId, type RepairItem } f
 import { TASK_QUEUES } from '../lib/temporal/task-queues.ts';
 import { writeRawFile } from '../lib/lake/raw.ts';
 import { openLakeSession } from '../lib/lake/session.ts';
-import { createLocalStore } from '../lib/storage/index.ts';
+import { createS3Client } from '../lib/clients/s3.ts';
+import { createLakeStore } from '../lib/lake/store.ts';
+import type { ObjectStore } from '../lib/storage/object-store.ts';
 import { addDays, daysBetween } from '../lib/time/days.ts';
 import { generateSourceFile, sourceFileName } from '../simulators/files/generate.ts';
 import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts';
@@ -47,11 +49,12 @@ const CHANGED_RAW_DAY = addDays(FIRST_INGEST, 8);
 const FAILED_INGEST_DAY = addDays(FIRST_INGEST, 9);
 const LATER = new Date('2030-01-01T00:00:00Z');
 
-describe('partition catalog', () => {
+for (const storage of ['local', 's3'] as const) describe(`partition catalog (${storage} lake)`, () => {
   let env: FileEnv;
+  let store: ObjectStore;
   const build = (datasets?: string[]): Promise<Catalog> =>
     buildCatalog(
-      { config: env.config, store: createLocalStore(env.config.lakeLocalRoot), openSession: () => openLakeSession(env.config), temporal: env.temporal.client },
+      { config: env.config, store: store, openSession: () => openLakeSession(env.config), temporal: env.temporal.client },
       { ...WINDOW, ...(datasets ? { datasets } : {}), now: LATER },
     );
   const find = (c: Catalog, name: string): DatasetStatus => {
@@ -76,7 +79,8 @@ describe('partition catalog', () => {
     });
     webhook.server.listen(0, '127.0.0.1');
     await once(webhook.server, 'listening');
-    env = await startFileEnv({ env: { FRESHNESS_WEBHOOK_URL: `http://127.0.0.1:${(webhook.server.address() as AddressInfo).port}/alerts` } });
+    env = await startFileEnv({ storage, env: { FRESHNESS_WEBHOOK_URL: `http://127.0.0.1:${(webhook.server.address() as AddressInfo).port}/alerts` } });
+    store = createLakeStore(env.config, createS3Client(env.config));
     for (const day of INGEST_DAYS) {
       if (day === FAILED_INGEST_DAY) continue;
       await generateSourceFile({ source: 'a', day, records: 60, malformedRate: 0.05, seed: day, out: path.join(env.filesDir, 'source_a', sourceFileName('a', day)) });
@@ -92,7 +96,7 @@ describe('partition catalog', () => {
     await withSession(env.config, (s) => s.run(`DELETE FROM lake.curated.source_a WHERE day IN (${DELETED.map((d) => `DATE '${d}'`).join(', ')})`));
     const changed = path.join(env.lake.dir, 'changed.jsonl');
     await generateSourceFile({ source: 'a', day: CHANGED_RAW_DAY, records: 61, seed: 'changed', out: changed });
-    await writeRawFile(createLocalStore(env.config.lakeLocalRoot), {
+    await writeRawFile(store, {
       source: 'source_a',
       day: CHANGED_RAW_DAY,
       fileName: sourceFileName('a', CHANGED_RAW_DAY),
@@ -171,8 +175,9 @@ describe('partition catalog', () => {
       env: {
         ...process.env,
         TEMPOLAKE_DATA_DIR: env.config.dataDir,
-        LAKE_STORAGE: 'local',
+        LAKE_STORAGE: env.config.lakeStorage,
         LAKE_LOCAL_ROOT: env.config.lakeLocalRoot,
+        LAKE_S3_PREFIX: env.config.lakeS3Prefix,
         ICEBERG_CATALOG_URL: env.config.icebergCatalogUrl.toString(),
         TEMPORAL_ADDRESS: env.temporal.env.address,
       },
@@ -195,7 +200,7 @@ describe('partition catalog', () => {
     });
   const plan = async (name: string): Promise<RepairItem[]> => {
     const catalog = await buildCatalog(
-      { config: env.config, store: createLocalStore(env.config.lakeLocalRoot), openSession: () => openLakeSession(env.config), temporal: env.temporal.client },
+      { config: env.config, store: store, openSession: () => openLakeSession(env.config), temporal: env.temporal.client },
       repairCatalogRequest(env.config, name, WINDOW),
     );
     return planRepair(env.config, catalog, name, WINDOW, ['missing', 'stale', 'failed']);
@@ -279,7 +284,6 @@ describe('partition catalog', () => {
     const config = { ...env.config, apiAdminKey: adminKey };
     const pool = createPostgresPool(config);
     const temporal = lazyTemporal(configForTestServer(config, env.temporal));
-    const store = createLocalStore(env.config.lakeLocalRoot);
     const { app, openapi, close } = createApp({
       config,
       pool,
