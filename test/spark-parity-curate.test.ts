@@ -8,6 +8,11 @@
  *
  * Spark reads the files in 64 KiB blocks here, so line numbers are proven across blocks and
  * across a task that reads blocks of two files.
+ *
+ * Source B likewise, for another ingestion day: a generated extract with both malformed kinds, one
+ * without the timestamp column, and two files of edge lines (one with its own column order and an
+ * extra column, one with CR LF line ends) curated by curateDay and by
+ * deploy/spark/jobs/curate_source_b.py; and a header lacking required columns fails both alike.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,10 +22,12 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createCurateActivities, type CurateResult } from '../activities/curate.ts';
 import { createKubeConfig } from '../lib/clients/kubernetes.ts';
 import { curateDay } from '../lib/curate/curate-day.ts';
+import { MalformedFileError } from '../lib/curate/errors.ts';
 import { rawFileOnDisk, type RawFileLocation } from '../lib/curate/source-a.ts';
 import { writeRawFile } from '../lib/lake/raw.ts';
 import { openLakeSession, type LakeSession } from '../lib/lake/session.ts';
 import { ensureSpark } from '../lib/spark/provision.ts';
+import { SparkJobError } from '../lib/spark/submit.ts';
 import { createLocalStore, type ObjectStore } from '../lib/storage/index.ts';
 import { generateSourceFile, sourceFileName } from '../simulators/files/generate.ts';
 import { startTestLake, type TestLake } from './helpers/lake.ts';
@@ -68,6 +75,84 @@ const EDGE_LINES = [
   '  {"event_id":"edge-indented","customer_id":"c-1","region":"us-east","event_time":"2021-10-01T00:00:00Z","amount":0}',
   JSON.stringify(event('edge-last-no-newline')),
 ].join('\n');
+
+const B_INGEST_DAY = '2021-10-18';
+const B_HEADER = 'customer_id,name,email,region,segment,signup_date,updated_at';
+
+/**
+ * Source B lines the generator does not write, in a file whose header has its own column order and
+ * an extra column (email,customer_id,name,region,segment,updated_at,signup_date,notes): quoting
+ * (a comma, doubled quotes, a quote inside an unquoted value, a space before the opening and after
+ * the closing quote, text after the closing quote), too few and too many values (trailing empty
+ * ones dropped), empty and blank lines, values DuckDB's casts read in their own way, and a last
+ * line without its newline.
+ */
+const bEdge = (id: string, o: { name?: string; ts?: string; signup?: string; notes?: string; email?: string } = {}): string =>
+  [o.email ?? `${id}@example.org`, id, o.name ?? 'Ann Bauer', 'r03', 'smb', o.ts ?? '2021-10-12T10:00:00Z', o.signup ?? '2015-03-04', o.notes ?? 'n'].join(',');
+const B_EDGE_LINES = [
+  'email,customer_id,name,region,segment,updated_at,signup_date,notes',
+  bEdge('b-ok', { name: '"Smith, Jr."', notes: '' }),
+  bEdge('b-quotes', { name: '"Mia ""Mi"" Rossi"', ts: '2021-10-11T23:59:59+02:00' }),
+  bEdge('b-literal-quote', { name: 'Ann "A" Bauer', ts: '2021-10-12 10:00:00' }),
+  bEdge(' "b-space-quoted"  ', { email: 'space@example.org', ts: '2021-10-12T24:00:00Z', signup: '2015-3-4' }),
+  bEdge('b-junk', { name: '"Ann"x' }),
+  'b-short@example.org,b-short,Ann,r03',
+  `${bEdge('b-long')},extra`,
+  `${bEdge('b-trailing-empties')},,""`,
+  `${bEdge('b-extra-junk')},,"x"y`,
+  '',
+  'b-after-blank@example.org,b-after-blank',
+  '   ',
+  '""',
+  bEdge(''),
+  bEdge('\u00a0'),
+  bEdge('b-feb-30', { signup: '2021-02-30' }),
+  bEdge('b-no-signup', { signup: '' }),
+  bEdge('b-signup-slashes', { signup: '2020/01/02' }),
+  bEdge('b-signup-suffix', { signup: '2020-01-02x' }),
+  bEdge('b-signup-epoch', { signup: 'epoch' }),
+  bEdge('b-signup-bc', { signup: '2020-01-02 (BC)' }),
+  bEdge('b-signup-negative', { signup: '-2020-01-02' }),
+  bEdge('b-signup-5-digits', { signup: '12020-01-02' }),
+  bEdge('b-signup-day-first', { signup: '31/12/2019' }),
+  bEdge('b-ts-unknown', { ts: 'unknown' }),
+  bEdge('b-ts-date-space', { ts: '2021-10-12 ' }),
+  bEdge('b-ts-lower-z', { ts: '2021-10-12T10:00:00z' }),
+  bEdge('b-ts-minutes-z', { ts: '2021-10-12T10:00Z' }),
+  bEdge('b-ts-date', { ts: '2021-10-12' }),
+  bEdge('b-ts-nanos', { ts: '2021-10-12T10:00:00.123456789Z' }),
+  bEdge('b-ts-spaces', { ts: ' 2021-10-12T10:00:00Z ' }),
+  bEdge('b-ts-0530', { ts: '2021-10-12T01:00:00+0530' }),
+  bEdge('b-ts-seconds-offset', { ts: '2021-10-12T22:00:00-02:30:15' }),
+  bEdge('b-ts-no-seconds', { ts: '2021-10-12 10:00' }),
+  bEdge('b-ts-hour-colon', { ts: '2021-10-12T10:' }),
+  bEdge('b-ts-epoch', { ts: 'epoch' }),
+  bEdge('b-ts-empty', { ts: '' }),
+  bEdge('b-ts-blank', { ts: '  ' }),
+  '',
+  '',
+  'b-after-two-blanks@example.org,b-after-two-blanks',
+  bEdge('b-junk-2', { email: '"x"y' }),
+  '',
+  'b-after-junk@example.org,b-after-junk',
+  bEdge('b-last-no-newline'),
+].join('\n');
+
+/** A CR LF extract: the text DuckDB's reject table gives a line there starts at the previous line's LF. */
+const bRow = (id: string, extra = ''): string => `${id},"Zoë Müller",${id}@example.net,r07,consumer,2016-07-08,2021-10-15T07:30:00Z${extra}`;
+const B_CRLF_LINES = [
+  B_HEADER,
+  '',
+  'b-crlf-after-header,Ann',
+  bRow('b-crlf-ok'),
+  'b-crlf-short,Ann',
+  '',
+  'b-crlf-after-blank,Ann',
+  bRow('b-crlf-junk').replace('"Zoë Müller"', '"Zoë"x'),
+  'b-crlf-after-junk,Ann',
+  bRow('b-crlf-no-ts').replace('2021-10-15T07:30:00Z', ''),
+  bRow('b-crlf-long', ',extra'),
+].join('\r\n');
 
 describe('Spark curates raw files as DuckDB does (parity)', () => {
   let lake: TestLake;
@@ -161,6 +246,93 @@ describe('Spark curates raw files as DuckDB does (parity)', () => {
     assert.equal(result.scope, `day=${CURATED_DAY}`);
     assert.equal(result.rawFiles, 2);
     assert.deepEqual([result.rows, result.rejected], [Number(duck?.['rows']), Number(duck?.['rejected'])]);
+  });
+
+  it('source B: the same curated rows, rejected records and lineage', async (t) => {
+    const def = { id: 'source_b', lagDays: 0, timestampField: 'updated_at' } as const;
+    const generated = path.join(lake.dir, sourceFileName('b', B_INGEST_DAY));
+    const result = await generateSourceFile({ source: 'b', day: B_INGEST_DAY, records: 3_000, malformedRate: 0.05, seed: 'parity-b', out: generated });
+    assert.ok(Object.values(result.malformed).every((n) => n > 0), `every kind of malformed line is generated: ${JSON.stringify(result.malformed)}`);
+    const noTimestamp = path.join(lake.dir, 'customers-no-timestamp.csv');
+    await generateSourceFile({ source: 'b', day: B_INGEST_DAY, records: 400, malformedRate: 0.05, seed: 'parity-b-no-ts', withTimestamp: false, out: noTimestamp });
+    const edges = path.join(lake.dir, 'customers-edges.csv');
+    writeFileSync(edges, B_EDGE_LINES);
+    const crlf = path.join(lake.dir, 'customers-crlf.csv');
+    writeFileSync(crlf, B_CRLF_LINES);
+    const bFiles: RawFileLocation[] = [];
+    for (const file of [generated, noTimestamp, edges, crlf]) {
+      const raw = await writeRawFile(store, {
+        source: 'source_b',
+        day: B_INGEST_DAY,
+        fileName: path.basename(file),
+        content: { localPath: file },
+        origin: `file://${file}`,
+        fetchedAt: `${B_INGEST_DAY}T06:00:00.000Z`,
+      });
+      bFiles.push(rawFileOnDisk(store.locationOf(raw.key), raw.key));
+    }
+    const bLineage = (runId: string) => ({ workflowId: 'parity-curate-b', runId, inputs: bFiles.map((f) => ({ key: f.rawKey, sha256: 'x' })) });
+    const publishedB = async (runId: string) => ({
+      curated: await rows(`SELECT * FROM lake.curated.source_b WHERE _ingest_day = DATE '${B_INGEST_DAY}' ORDER BY _raw_key, _raw_line`),
+      rejected: await rows(
+        `SELECT raw_key, line, reason, record FROM lake.rejected.records WHERE source = 'source_b' AND ingest_day = DATE '${B_INGEST_DAY}' ORDER BY raw_key, line, reason, record`,
+      ),
+      lineage: await rows(
+        `SELECT table_name, scope, CAST(ingest_day AS VARCHAR) AS ingest_day, inputs, "rows", rejected FROM lake.lineage.commits WHERE run_id = '${runId}'`,
+      ),
+    });
+
+    const duck = await curateDay(session, { def, ingestDay: B_INGEST_DAY, files: bFiles, lineage: bLineage('duckdb-b') });
+    const byDuckdb = await publishedB('duckdb-b');
+    assert.ok(duck.rejected > 150 && duck.rows > 3_000, `DuckDB: ${duck.rows} rows, ${duck.rejected} rejected`);
+
+    // Spark replaces what DuckDB published: twice the rows would show here.
+    const input = { ingestDay: B_INGEST_DAY, timestampField: 'updated_at', files: bFiles.map((f) => ({ rawKey: f.rawKey, location: f.location })) };
+    const first = await spark<Row>(t, 'curate_source_b.py', { ...input, lineage: bLineage('spark-b') });
+    const bySpark = await publishedB('spark-b');
+    assert.deepEqual(bySpark.rejected, byDuckdb.rejected, 'rejected records: line numbers, reasons and text');
+    assert.deepEqual(bySpark.curated, byDuckdb.curated, 'curated rows');
+    assert.deepEqual([first['rows'], first['rejected']], [duck.rows, duck.rejected]);
+    assert.deepEqual(bySpark.lineage, byDuckdb.lineage, 'lineage row');
+    const reasons = new Map<string, number>();
+    for (const r of bySpark.rejected) {
+      const kind = String(r['reason']).replace(/:.*/, ':…');
+      reasons.set(kind, (reasons.get(kind) ?? 0) + 1);
+    }
+    t.diagnostic(`${duck.rows} curated, ${duck.rejected} rejected: ${[...reasons].map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    for (const reason of ['Expected Number of Columns:…', 'Value with unterminated quote found.', 'missing customer_id', 'signup_date is not a date:…', 'updated_at is not a timestamp:…']) {
+      assert.ok(reasons.has(reason), `a line rejected for "${reason}"`);
+    }
+    // A few of the edge files' quirks, as published.
+    const [, , edgeFile, crlfFile] = bFiles;
+    const rejectedRecord = (file: RawFileLocation | undefined, like: string) =>
+      bySpark.rejected.find((r) => r['raw_key'] === file?.rawKey && String(r['record']).includes(like))?.['record'];
+    assert.equal(rejectedRecord(edgeFile, 'b-after-two-blanks'), '\n\nb-after-two-blanks@example.org,b-after-two-blanks');
+    assert.equal(rejectedRecord(crlfFile, 'b-crlf-after-blank'), '\n\r\nb-crlf-after-blank,Ann');
+    assert.equal(bySpark.curated.find((r) => r['customer_id'] === 'b-space-quoted')?.['day'], '2021-10-13');
+  });
+
+  it('source B: a header lacking required columns fails both engines alike, as bad input', async (t) => {
+    const file = path.join(lake.dir, 'customers-bad-header.csv');
+    writeFileSync(file, 'customer_id,name,region,segment,updated_at\nc1,Ann,r01,smb,2021-10-15T07:30:00Z\n');
+    const rawKey = `raw/source_b/day=${B_INGEST_DAY}/customers-bad-header.csv`;
+    const lineage = { workflowId: 'parity-curate-b', runId: 'bad-header', inputs: [{ key: rawKey, sha256: 'x' }] };
+    const def = { id: 'source_b', lagDays: 0, timestampField: 'updated_at' } as const;
+    const duck: unknown = await curateDay(session, { def, ingestDay: B_INGEST_DAY, files: [rawFileOnDisk(file, rawKey)], lineage }).then(
+      () => assert.fail('DuckDB curated a file without email and signup_date'),
+      (err: unknown) => err,
+    );
+    assert.ok(duck instanceof MalformedFileError, String(duck));
+    await assert.rejects(
+      spark(t, 'curate_source_b.py', { ingestDay: B_INGEST_DAY, timestampField: 'updated_at', files: [{ rawKey, location: file }], lineage }),
+      (err: unknown) => {
+        assert.ok(err instanceof SparkJobError, String(err));
+        assert.equal(err.exceptionType, 'BadInputError');
+        assert.equal(err.exitCode, 2);
+        assert.ok(err.message.includes(duck.message), `Spark's message carries DuckDB's "${duck.message}": ${err.message}`);
+        return true;
+      },
+    );
   });
 });
 
