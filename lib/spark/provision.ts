@@ -1,12 +1,13 @@
 /**
  * The local Spark engine: pyspark from PyPI into the cache virtualenv (it bundles Spark's
- * jars and spark-submit, and runs on the machine's Java 17) plus the Iceberg runtime and
- * AWS bundle from Maven Central (deploy/infra/spark/pom.xml), passed with `--jars`. Nothing
- * is downloaded when a job runs.
+ * jars and spark-submit, and runs on the machine's Java 17) plus the Iceberg runtime, the
+ * AWS bundle and hadoop-aws (s3a, for raw files on S3) from Maven Central
+ * (deploy/infra/spark/pom.xml), passed with `--jars`. Nothing is downloaded when a job runs.
  *
  * pyspark is pinned to the 4.1 line because Iceberg's newest Spark runtime is for 4.1:
  * pyspark 4.2/4.3 fail with IncompatibleClassChangeError on it.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,17 +31,22 @@ export interface SparkInstall {
   readonly python: string;
   /** The pyspark package folder, which is a Spark distribution (jars/, bin/, conf/). */
   readonly sparkHome: string;
-  /** Absolute paths of the Iceberg jars, for `--jars`. */
+  /** Absolute paths of the pom's jars (Iceberg, its AWS bundle, s3a), for `--jars`. */
   readonly jars: readonly string[];
 }
 
-function icebergVersion(): string {
-  // The pom's version names the cache folder, so a bump resolves afresh (as for Kafka's jars).
-  return /<iceberg\.version>([\w.-]+)<\/iceberg\.version>/.exec(readFileSync(POM, 'utf8'))?.[1] ?? 'unknown';
+/**
+ * The cache folder's name: the pom's Iceberg version and a hash of the whole pom, so any change
+ * to it (a version bump, an added jar) resolves afresh into a folder of its own.
+ */
+function jarSetName(): string {
+  const pom = readFileSync(POM, 'utf8');
+  const version = /<iceberg\.version>([\w.-]+)<\/iceberg\.version>/.exec(pom)?.[1] ?? 'unknown';
+  return `iceberg-${version}-${createHash('sha256').update(pom).digest('hex').slice(0, 12)}`;
 }
 
 export function sparkJarDir(config: Config): string {
-  return cachePath(config, 'spark', `iceberg-${icebergVersion()}`, 'jars');
+  return cachePath(config, 'spark', jarSetName(), 'jars');
 }
 
 /** The pyspark version and package folder the virtualenv imports, without importing pyspark (slow). */
@@ -58,13 +64,13 @@ async function installedPyspark(config: Config): Promise<{ version: string; home
   }
 }
 
-async function ensureIcebergJars(config: Config, progress: Progress): Promise<string[]> {
+async function ensureSparkJars(config: Config, progress: Progress): Promise<string[]> {
   const dir = sparkJarDir(config);
   if (!existsSync(path.join(dir, '.complete'))) {
-    const mvn = await requireTool('mvn', 'to fetch the Iceberg jars for Spark from Maven Central', 'Install Maven (apt-get install maven).');
-    progress(`fetching the Iceberg runtime for Spark from Maven Central into ${dir}`);
+    const mvn = await requireTool('mvn', 'to fetch the Iceberg and s3a jars for Spark from Maven Central', 'Install Maven (apt-get install maven).');
+    progress(`fetching the Iceberg runtime and s3a for Spark from Maven Central into ${dir}`);
     await run(mvn, ['-q', '-B', '-f', POM, 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies', `-DoutputDirectory=${dir}`], {
-      what: 'mvn dependency:copy-dependencies (Iceberg for Spark)',
+      what: 'mvn dependency:copy-dependencies (Iceberg and s3a for Spark)',
     });
     writeFileSync(path.join(dir, '.complete'), new Date().toISOString());
   }
@@ -85,7 +91,7 @@ async function provision(config: Config, progress: Progress): Promise<SparkInsta
       throw new InfraError(`after pip install, the cache virtualenv imports pyspark ${found?.version ?? 'nothing'}, not ${PYSPARK_VERSION}`);
     }
   }
-  const jars = await ensureIcebergJars(config, progress);
+  const jars = await ensureSparkJars(config, progress);
   const sparkSubmit = venvBin(config, 'spark-submit');
   if (!existsSync(sparkSubmit)) throw new InfraError(`pyspark ${PYSPARK_VERSION} is installed but ${sparkSubmit} is missing`);
   return { pysparkVersion: found.version, sparkSubmit, python: venvBin(config, 'python'), sparkHome: found.home, jars };
@@ -94,7 +100,7 @@ async function provision(config: Config, progress: Progress): Promise<SparkInsta
 const pending = new Map<string, Promise<SparkInstall>>();
 
 /**
- * Installs pyspark and the Iceberg jars into the cache folder unless there, once per process
+ * Installs pyspark and the pom's jars into the cache folder unless there, once per process
  * (later calls share the first one's answer); a failed install is retried by the next call.
  */
 export function ensureSpark(config: Config, progress: Progress = () => undefined): Promise<SparkInstall> {

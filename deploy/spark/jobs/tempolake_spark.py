@@ -17,6 +17,11 @@ and S3 keys never appear on a command line:
   TEMPOLAKE_S3_REGION
   TEMPOLAKE_S3_PATH_STYLE      "true" (default, MinIO) or "false" (virtual-hosted AWS buckets)
 
+The same S3 settings configure Hadoop's s3a file system, through which jobs read raw files at
+``s3://bucket/key`` locations (as ``s3a://``, tempolake_job.readable): the tables' S3FileIO
+is Iceberg's own and reads no Hadoop setting. s3a (hadoop-aws) uses the AWS SDK v2 that
+iceberg-aws-bundle holds, with the two SDK modules it lacks (deploy/infra/spark/pom.xml).
+
 The job's outcome is one line on stdout: ``TEMPOLAKE_RESULT {json}`` on success, or
 ``TEMPOLAKE_ERROR {json}`` (exception type and message) before a non-zero exit, with the
 traceback on stderr. Logs go to stderr; stdout carries nothing else the caller reads.
@@ -75,8 +80,32 @@ def catalog_properties(env=None):
     return props
 
 
+def s3a_properties(env=None):
+    """Hadoop s3a settings (``fs.s3a.*``) from the same environment as the catalog's S3, or
+    none without TEMPOLAKE_S3_ENDPOINT. Keys are optional here: without them s3a falls back on
+    its default credential chain (an instance role on AWS)."""
+    env = os.environ if env is None else env
+    endpoint = env.get("TEMPOLAKE_S3_ENDPOINT", "")
+    if not endpoint:
+        return {}
+    # No fs.s3a.impl: Hadoop's core-default.xml maps s3a:// to S3AFileSystem already.
+    props = {
+        "fs.s3a.endpoint": endpoint,
+        "fs.s3a.path.style.access": env.get("TEMPOLAKE_S3_PATH_STYLE", "true") or "true",
+        # The endpoint's scheme decides (MinIO locally is plain http); a bare host means https.
+        "fs.s3a.connection.ssl.enabled": "false" if endpoint.lower().startswith("http://") else "true",
+    }
+    if env.get("TEMPOLAKE_S3_REGION"):
+        props["fs.s3a.endpoint.region"] = env["TEMPOLAKE_S3_REGION"]
+    if env.get("TEMPOLAKE_S3_ACCESS_KEY_ID") and env.get("TEMPOLAKE_S3_SECRET_ACCESS_KEY"):
+        props["fs.s3a.access.key"] = env["TEMPOLAKE_S3_ACCESS_KEY_ID"]
+        props["fs.s3a.secret.key"] = env["TEMPOLAKE_S3_SECRET_ACCESS_KEY"]
+    return props
+
+
 def lake_session(app_name=None):
-    """A SparkSession with the Iceberg extensions and the lake's REST catalog as ``lake``."""
+    """A SparkSession with the Iceberg extensions and the lake's REST catalog as ``lake``,
+    and s3a set up for raw files on S3."""
     builder = (
         SparkSession.builder.appName(app_name or os.path.basename(sys.argv[0]) or "tempolake")
         .config("spark.sql.extensions", "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions")
@@ -87,6 +116,10 @@ def lake_session(app_name=None):
     )
     for key, value in catalog_properties().items():
         builder = builder.config(f"spark.sql.catalog.{CATALOG}.{key}", value)
+    # Set in the session's conf, not on spark-submit's command line: the keys stay off `ps`,
+    # and Spark redacts them (spark.redaction.regex) wherever it shows its conf.
+    for key, value in s3a_properties().items():
+        builder = builder.config(f"spark.hadoop.{key}", value)
     return builder.getOrCreate()
 
 
