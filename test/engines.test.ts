@@ -1,8 +1,9 @@
-/** Which engine runs a transform: ENGINE, ENGINE_OVERRIDES, auto by input size, and the transforms DuckDB alone runs. */
+/** Which engine runs a transform: ENGINE, ENGINE_OVERRIDES, auto by input size; every transform has its Spark job. */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../lib/config.ts';
-import { chooseEngine, engineAttribute } from '../lib/engine/engines.ts';
+import { chooseEngine, engineAttribute, TRANSFORMS } from '../lib/engine/engines.ts';
 
 const settings = (env: Record<string, string>) => loadConfig({ ...process.env, ENGINE: '', ENGINE_OVERRIDES: '', ...env });
 
@@ -21,10 +22,17 @@ describe('engine choice', () => {
     assert.match(chooseEngine(c, 'curate_source_a').reason, /input size unknown/);
   });
 
-  it('runs a transform without a Spark job on DuckDB, and refuses an override that asks otherwise', () => {
-    assert.deepEqual(chooseEngine(settings({ ENGINE: 'spark' }), 'curate_source_b'), { engine: 'duckdb', reason: 'ENGINE=spark: curate_source_b has no Spark job yet' });
-    assert.throws(() => settings({ ENGINE_OVERRIDES: 'curate_source_b=spark' }), (err: Error) => err instanceof ConfigError && /curate_source_b has no Spark job yet/.test(err.message));
-    assert.throws(() => settings({ ENGINE_OVERRIDES: 'nothing=spark' }), /unknown transform "nothing"/);
+  it('has a Spark job for every transform, so ENGINE=spark runs each of them there', () => {
+    const missing = TRANSFORMS.filter((t) => !existsSync(new URL(`../deploy/spark/jobs/${t}.py`, import.meta.url)));
+    assert.deepEqual(missing, [], 'transforms without deploy/spark/jobs/<transform>.py');
+    const c = settings({ ENGINE: 'spark', ENGINE_OVERRIDES: 'curate_source_b=spark-k8s' });
+    assert.deepEqual(chooseEngine(c, 'curate_source_b'), { engine: 'spark-k8s', reason: 'ENGINE_OVERRIDES curate_source_b=spark-k8s' });
+    for (const t of TRANSFORMS) assert.notEqual(chooseEngine(c, t).engine, 'duckdb', t);
+  });
+
+  it('refuses unknown transforms and engines, naming them', () => {
+    assert.throws(() => settings({ ENGINE_OVERRIDES: 'nothing=spark' }), (err: Error) => err instanceof ConfigError && /unknown transform "nothing"/.test(err.message));
+    assert.throws(() => settings({ ENGINE_OVERRIDES: 'curate_source_b=flink' }), /must be one of/);
     assert.throws(() => settings({ ENGINE: 'flink' }), /ENGINE must be one of/);
   });
 

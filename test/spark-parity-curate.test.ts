@@ -174,8 +174,8 @@ describe('Spark curates raw files as DuckDB does (parity)', () => {
   });
 
   before(async () => {
-    // The activity test below takes the Spark engine for A; the job runs and curateDay ignore it.
-    lake = await startTestLake({ env: { ENGINE_OVERRIDES: 'curate_source_a=spark' } });
+    // The activity tests below take the Spark engine; the job runs and curateDay ignore it.
+    lake = await startTestLake({ env: { ENGINE_OVERRIDES: 'curate_source_a=spark,curate_source_b=spark' } });
     await ensureSpark(lake.config);
     session = await openLakeSession(lake.config);
     store = createLocalStore(lake.config.lakeLocalRoot);
@@ -310,6 +310,20 @@ describe('Spark curates raw files as DuckDB does (parity)', () => {
     assert.equal(rejectedRecord(edgeFile, 'b-after-two-blanks'), '\n\nb-after-two-blanks@example.org,b-after-two-blanks');
     assert.equal(rejectedRecord(crlfFile, 'b-crlf-after-blank'), '\n\r\nb-crlf-after-blank,Ann');
     assert.equal(bySpark.curated.find((r) => r['customer_id'] === 'b-space-quoted')?.['day'], '2021-10-13');
+  });
+
+  it('source B through the curate activity with ENGINE_OVERRIDES=curate_source_b=spark', async () => {
+    const { config } = lake;
+    const activities = createCurateActivities({ config, store, spark: { config, kube: () => createKubeConfig(config), openLake: () => openLakeSession(config) } });
+    const run = { workflowId: 'curate:source_b:parity', runId: 'activity-b' };
+    const result: CurateResult = await new MockActivityEnvironment().run(activities.curateRawDay, { source: 'source_b', ingestDay: B_INGEST_DAY, run });
+    const [duck] = await rows(`SELECT "rows", rejected FROM lake.lineage.commits WHERE run_id = 'duckdb-b'`);
+    assert.equal(result.engine, 'spark');
+    assert.equal(result.scope, `_ingest_day=${B_INGEST_DAY}`);
+    assert.equal(result.rawFiles, 4);
+    assert.deepEqual([result.rows, result.rejected], [Number(duck?.['rows']), Number(duck?.['rejected'])]);
+    const [lineage] = await rows(`SELECT table_name, scope, CAST(json_array_length(inputs) AS INTEGER) AS inputs FROM lake.lineage.commits WHERE run_id = 'activity-b'`);
+    assert.deepEqual(lineage, { table_name: 'curated.source_b', scope: `_ingest_day=${B_INGEST_DAY}`, inputs: 4 });
   });
 
   it('source B: a header lacking required columns fails both engines alike, as bad input', async (t) => {

@@ -22,9 +22,6 @@ export const ENGINE_SETTINGS: readonly EngineSetting[] = [...ENGINES, 'auto'];
 export const TRANSFORMS = ['curate_source_a', 'curate_source_b', 'compact_market_hour', 'weather_daily', 'weather_rolling', 'market_daily', 'region_trend', 'maintain_tables'] as const;
 export type Transform = (typeof TRANSFORMS)[number];
 
-/** Transforms with no Spark job yet (deploy/spark/jobs/): they run on DuckDB whatever ENGINE says. */
-export const DUCKDB_ONLY: readonly Transform[] = ['curate_source_b'];
-
 export class EngineSettingError extends Error {
   override name = 'EngineSettingError';
 }
@@ -42,11 +39,7 @@ export function parseEngineOverrides(raw: string, name: string): Readonly<Partia
     if (!m) throw new EngineSettingError(`${name}: "${part}" is not transform=engine`);
     const [, transform, engine] = m as unknown as [string, string, string];
     if (!(TRANSFORMS as readonly string[]).includes(transform)) throw new EngineSettingError(`${name}: unknown transform "${transform}" (known: ${TRANSFORMS.join(', ')})`);
-    const setting = parseEngineSetting(engine, `${name} (${transform})`);
-    if (setting !== 'duckdb' && DUCKDB_ONLY.includes(transform as Transform)) {
-      throw new EngineSettingError(`${name}: ${transform} has no Spark job yet; it runs on duckdb only`);
-    }
-    out[transform as Transform] = setting;
+    out[transform as Transform] = parseEngineSetting(engine, `${name} (${transform})`);
   }
   return out;
 }
@@ -74,7 +67,6 @@ export function chooseEngine(settings: EngineChoiceSettings, transform: Transfor
   const override = settings.engineOverrides[transform];
   const setting = override ?? settings.engine;
   const source = override ? `ENGINE_OVERRIDES ${transform}=${override}` : `ENGINE=${settings.engine}`;
-  if (DUCKDB_ONLY.includes(transform)) return { engine: 'duckdb', reason: `${source}: ${transform} has no Spark job yet` };
   if (setting !== 'auto') return { engine: setting, reason: source };
   if (inputBytes === undefined) return { engine: 'duckdb', reason: `${source}: input size unknown` };
   return inputBytes >= settings.engineAutoSparkBytes
