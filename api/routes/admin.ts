@@ -45,6 +45,7 @@ const PartitionSchema = z
     rows: z.number().int().optional(),
     bytes: z.number().int().optional(),
     files: z.number().int().optional(),
+    hours: z.number().int().min(0).max(24).optional().meta({ description: 'Hourly raw datasets (source D): the hours of the day that landed; an hour without events writes nothing' }),
     publishedAt: z.string().optional(),
     workflowId: z.string().optional(),
     runId: z.string().optional(),

@@ -8,14 +8,15 @@
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config.ts';
-import type { LakeSession } from '../lake/session.ts';
+import { openLakeSession, type LakeSession } from '../lake/session.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { addDays, daysBetween } from '../time/days.ts';
 import { datasets as allDatasets, dueAt, type DatasetDef } from './datasets.ts';
-import { ManifestCache, metadataReader, tablePartitions, type PartitionStats } from './iceberg-partitions.ts';
+import { ManifestCache, metadataReader, type PartitionStats } from './iceberg-partitions.ts';
 import { latestLineage, type LineageInput, type LineageRow } from './lineage.ts';
 import { rawPartitions, SidecarCache, type RawPartition } from './raw-partitions.ts';
 import { datasetRuns, type RunFact } from './runs.ts';
+import { currentPartitions, SummaryCache, type SummarySource } from './summaries.ts';
 
 export const PARTITION_STATES = ['published', 'stale', 'failed', 'running', 'missing'] as const;
 export type PartitionState = (typeof PARTITION_STATES)[number];
@@ -29,6 +30,8 @@ export interface PartitionStatus {
   readonly rows?: number;
   readonly bytes?: number;
   readonly files?: number;
+  /** Hourly raw datasets (source D): how many hours of the day landed (an hour without events writes nothing). */
+  readonly hours?: number;
   readonly publishedAt?: string;
   readonly workflowId?: string;
   readonly runId?: string;
@@ -60,7 +63,8 @@ export interface Catalog {
     /** Each source's time (they overlap: read concurrently). */
     readonly phasesMs: { readonly raw: number; readonly tables: number; readonly lineage: number; readonly runs: number; readonly states: number };
     readonly manifestsRead: number;
-    readonly lineageFromCache: boolean;
+    /** How each table's state was come by: its summary unchanged, the summary plus newer commits, or a full read. */
+    readonly sources: Readonly<Record<SummarySource, number>>;
     readonly runsKnown: boolean;
   };
 }
@@ -89,6 +93,7 @@ interface DayFacts {
   rows?: number;
   bytes?: number;
   files?: number;
+  hours?: number;
   inputs?: readonly LineageInput[];
   /** The rows the publish recorded, where `rows` is what the table holds now. */
   publishedRows?: number;
@@ -100,7 +105,13 @@ const cacheFile = (config: Config, name: string): string => path.join(config.dat
 function rawFacts(raw: ReadonlyMap<string, RawPartition>): Map<string, DayFacts> {
   const out = new Map<string, DayFacts>();
   for (const [day, p] of raw) {
-    out.set(day, { publishedAt: p.fetchedAt, files: p.files, bytes: p.bytes, inputs: p.latest.map((f) => ({ key: f.key, sha256: f.sha256 })) });
+    out.set(day, {
+      publishedAt: p.fetchedAt,
+      files: p.files,
+      bytes: p.bytes,
+      ...(p.hours.length > 0 ? { hours: p.hours.length } : {}),
+      inputs: p.latest.map((f) => ({ key: f.key, sha256: f.sha256 })),
+    });
   }
   return out;
 }
@@ -220,9 +231,16 @@ export async function buildCatalog(deps: CatalogDeps, req: CatalogRequest): Prom
   const defs = all.filter((d) => needed.has(d.name));
 
   const sidecars = new SidecarCache(cacheFile(config, 'sidecars.json'));
-  const manifests = new ManifestCache(cacheFile(config, 'manifests-v2.json'));
-  const read = metadataReader(deps.store);
-  const liveManifests = new Set<string>();
+  // The raw days a window needs: its own, the later ones its tables are built from (a lag), and the newest.
+  const rawYears = { from: Number(req.from.slice(0, 4)), to: Number((req.to > now ? req.to : now).slice(0, 4)) + 1 };
+  const summaryOptions = {
+    catalogUrl: config.icebergCatalogUrl,
+    read: metadataReader(deps.store),
+    summaries: new SummaryCache(cacheFile(config, 'summaries-v1.json')),
+    manifests: new ManifestCache(cacheFile(config, 'manifests-v2.json')),
+    live: new Set<string>(),
+    fullyRead: [] as string[],
+  };
   const phases = { raw: 0, tables: 0, lineage: 0, runs: 0, states: 0 };
   const timed = async <T>(phase: keyof typeof phases, work: Promise<T>): Promise<T> => {
     const started = performance.now();
@@ -236,31 +254,24 @@ export async function buildCatalog(deps: CatalogDeps, req: CatalogRequest): Prom
     timed(
       'lineage',
       defs.some((d) => d.kind === 'table')
-        ? latestLineage({ catalogUrl: config.icebergCatalogUrl, read, manifests, live: liveManifests, cacheFile: cacheFile(config, 'lineage-v2.json'), openSession: deps.openSession })
-        : Promise.resolve({ rows: [] as LineageRow[], fromCache: true }),
+        ? latestLineage({ ...summaryOptions, openSession: deps.openSession, openFileSession: () => openLakeSession(config, { attach: false }) })
+        : Promise.resolve(undefined),
     ),
     timed('runs', deps.temporal ? datasetRuns(deps.temporal, `${addDays(req.from, -1)}T00:00:00Z`) : Promise.resolve(undefined)),
-    timed('raw', Promise.all(defs.map(async (d) => [d.name, d.kind === 'raw' ? await rawPartitions(deps.store, d.rawSource, sidecars) : undefined] as const))),
-    timed(
-      'tables',
-      Promise.all(
-        defs.map(
-          async (d) => [d.name, d.kind === 'table' ? await tablePartitions({ catalogUrl: config.icebergCatalogUrl, read, cache: manifests, table: d.table, live: liveManifests }) : undefined] as const,
-        ),
-      ),
-    ),
+    timed('raw', Promise.all(defs.map(async (d) => [d.name, d.kind === 'raw' ? await rawPartitions(deps.store, d.rawSource, sidecars, rawYears) : undefined] as const))),
+    timed('tables', Promise.all(defs.map(async (d) => [d.name, d.kind === 'table' ? await currentPartitions(summaryOptions, d.table) : undefined] as const))),
   ]);
   const statesStarted = performance.now();
   sidecars.save();
-  // Only the manifests of the tables read this time are known live: keep the others' entries.
-  if (!req.datasets) manifests.save(liveManifests);
+  summaryOptions.summaries.save();
+  summaryOptions.manifests.save(summaryOptions.live, summaryOptions.fullyRead);
 
   const facts = new Map<string, Map<string, DayFacts>>();
   const tableByName = new Map(tables);
   for (const [name, raw] of raws) if (raw) facts.set(name, rawFacts(raw));
   for (const d of defs) {
     if (d.kind !== 'table') continue;
-    facts.set(d.name, tableFacts(d, lineage.rows, tableByName.get(d.name)?.partitions ?? new Map()));
+    facts.set(d.name, tableFacts(d, lineage?.rows ?? [], tableByName.get(d.name)?.partitions ?? new Map()));
   }
 
   const days = daysBetween(req.from, req.to);
@@ -290,7 +301,10 @@ export async function buildCatalog(deps: CatalogDeps, req: CatalogRequest): Prom
     };
   });
   const manifestsRead = tables.reduce((n, [, t]) => n + (t?.manifestsRead ?? 0), 0);
+  const sources: Record<SummarySource, number> = { summary: 0, changes: 0, full: 0 };
+  for (const [, t] of tables) if (t) sources[t.source]++;
+  if (lineage) sources[lineage.source]++;
   phases.states = performance.now() - statesStarted;
   const phasesMs = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])) as typeof phases;
-  return { builtAt: now, datasets: statuses, stats: { ms: performance.now() - t0, phasesMs, manifestsRead, lineageFromCache: lineage.fromCache, runsKnown: runs !== undefined } };
+  return { builtAt: now, datasets: statuses, stats: { ms: performance.now() - t0, phasesMs, manifestsRead, sources, runsKnown: runs !== undefined } };
 }

@@ -47,7 +47,7 @@ export interface TablePartitions {
   readonly manifestsRead: number;
 }
 
-interface ManifestFact {
+export interface ManifestFact {
   readonly path: string;
   readonly partition: string;
   readonly content: number;
@@ -55,35 +55,47 @@ interface ManifestFact {
   readonly bytes: number;
 }
 
-/** The facts of each manifest already read, by its path; loaded from and saved to `file`. */
+/**
+ * The facts of each manifest already read, by its path; loaded from `file` on first use (a
+ * build whose tables all match their summaries never needs it) and saved back.
+ */
 export class ManifestCache {
-  private readonly facts = new Map<string, ManifestFact[]>();
+  private facts: Map<string, ManifestFact[]> | undefined;
   private dirty = false;
 
-  constructor(private readonly file?: string) {
-    if (file && existsSync(file)) {
+  constructor(private readonly file?: string) {}
+
+  private loaded(): Map<string, ManifestFact[]> {
+    if (this.facts) return this.facts;
+    this.facts = new Map();
+    if (this.file && existsSync(this.file)) {
       try {
-        const saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, ManifestFact[]>;
+        const saved = JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, ManifestFact[]>;
         for (const [k, v] of Object.entries(saved)) this.facts.set(k, v);
       } catch {
         // A torn or foreign file: start over, the manifests say it all again.
       }
     }
+    return this.facts;
   }
 
   get(manifest: string): ManifestFact[] | undefined {
-    return this.facts.get(manifest);
+    return this.loaded().get(manifest);
   }
 
   set(manifest: string, facts: ManifestFact[]): void {
-    this.facts.set(manifest, facts);
+    this.loaded().set(manifest, facts);
     this.dirty = true;
   }
 
-  /** Keeps only the manifests still referenced (old snapshots expire), then writes the file. */
-  save(live: ReadonlySet<string>): void {
+  /**
+   * Forgets the manifests of the tables under `locations` that are not `live` (old snapshots
+   * expire), then writes the file if anything changed.
+   */
+  save(live: ReadonlySet<string>, locations: readonly string[]): void {
+    if (!this.facts) return;
     for (const k of this.facts.keys()) {
-      if (!live.has(k)) {
+      if (!live.has(k) && locations.some((l) => k.startsWith(`${l}/`))) {
         this.facts.delete(k);
         this.dirty = true;
       }
@@ -154,9 +166,17 @@ function decodeAvro(bytes: Buffer): Promise<Record<string, unknown>[]> {
   });
 }
 
-interface TableMetadata {
+interface Snapshot {
+  'snapshot-id': string;
+  'parent-snapshot-id'?: string;
+  'timestamp-ms': number;
+  'manifest-list': string;
+}
+
+export interface TableMetadata {
+  location: string;
   'current-snapshot-id'?: string | null;
-  snapshots?: { 'snapshot-id': string; 'timestamp-ms': number; 'manifest-list': string }[];
+  snapshots?: Snapshot[];
   'default-spec-id': number;
   'partition-specs': { 'spec-id': number; fields: { name: string; transform: string; 'source-id': number }[] }[];
   schemas: { 'schema-id': number; fields: { id: number; name: string }[] }[];
@@ -196,28 +216,50 @@ function partitionText(transform: string, value: unknown): string {
   }
 }
 
-async function manifestFacts(read: MetadataReader, manifest: string, field: { name: string; transform: string } | undefined): Promise<ManifestFact[]> {
-  const entries = await decodeAvro(await read(manifest));
-  const facts: ManifestFact[] = [];
-  for (const e of entries) {
-    // 2 = DELETED: the file left the table in this manifest's snapshot.
-    if (e['status'] === 2) continue;
-    const file = e['data_file'] as { content?: number; file_path: string; partition?: Record<string, unknown>; record_count: bigint; file_size_in_bytes: bigint };
-    const value = field ? file.partition?.[field.name] : undefined;
-    facts.push({
-      path: file.file_path,
-      partition: field ? partitionText(field.transform, value) : '',
-      content: file.content ?? 0,
-      records: Number(file.record_count),
-      bytes: Number(file.file_size_in_bytes),
-    });
-  }
-  return facts;
+interface PartitionField {
+  readonly name: string;
+  readonly transform: string;
 }
 
-/** The partitions of `table` (`namespace.name`) at its current snapshot. */
-export async function tablePartitions(opts: { catalogUrl: URL; read: MetadataReader; cache: ManifestCache; table: string; live?: Set<string> }): Promise<TablePartitions> {
-  const meta = await loadTableMetadata(opts.catalogUrl, opts.table);
+interface ManifestEntry {
+  readonly status: number;
+  /** The snapshot that added or deleted the file (inherited from the manifest when null). */
+  readonly snapshotId: string;
+  readonly fact: ManifestFact;
+}
+
+async function manifestEntries(read: MetadataReader, manifest: string, field: PartitionField | undefined, addedBy: string): Promise<ManifestEntry[]> {
+  const entries = await decodeAvro(await read(manifest));
+  return entries.map((e) => {
+    const file = e['data_file'] as { content?: number; file_path: string; partition?: Record<string, unknown>; record_count: bigint; file_size_in_bytes: bigint };
+    const value = field ? file.partition?.[field.name] : undefined;
+    const snapshot = e['snapshot_id'];
+    return {
+      status: Number(e['status']),
+      snapshotId: snapshot === null || snapshot === undefined ? addedBy : String(snapshot),
+      fact: {
+        path: file.file_path,
+        partition: field ? partitionText(field.transform, value) : '',
+        content: file.content ?? 0,
+        records: Number(file.record_count),
+        bytes: Number(file.file_size_in_bytes),
+      },
+    };
+  });
+}
+
+/** A table's current state in its catalog: metadata, current snapshot, partition field. */
+export interface TableHead {
+  readonly table: string;
+  readonly meta?: TableMetadata;
+  readonly snapshot?: Snapshot;
+  readonly field?: PartitionField;
+  /** The partition field's transform, e.g. `identity(day)`, `year(day)`. */
+  readonly spec: string;
+}
+
+export async function tableHead(catalogUrl: URL, table: string): Promise<TableHead> {
+  const meta = await loadTableMetadata(catalogUrl, table);
   const spec = meta?.['partition-specs'].find((s) => s['spec-id'] === meta['default-spec-id']);
   const fields = spec?.fields ?? [];
   // One partition field (every lake table has at most one); its name in the manifests' partition record.
@@ -226,11 +268,27 @@ export async function tablePartitions(opts: { catalogUrl: URL; read: MetadataRea
   const specText = fields[0] ? `${fields[0].transform}(${schemaNames.get(fields[0]['source-id']) ?? '?'})` : 'unpartitioned';
   const current = meta?.['current-snapshot-id'];
   const snapshot = current === null || current === undefined ? undefined : meta?.snapshots?.find((s) => String(s['snapshot-id']) === String(current));
-  const partitions = new Map<string, PartitionStats>();
-  if (!meta || !snapshot) return { table: opts.table, spec: specText, partitions, files: [], manifestsRead: 0 };
+  return { table, ...(meta ? { meta } : {}), ...(snapshot ? { snapshot } : {}), ...(field ? { field } : {}), spec: specText };
+}
 
+function addStats(partitions: Map<string, PartitionStats>, f: ManifestFact, sign: 1 | -1): void {
+  const p = partitions.get(f.partition) ?? { partition: f.partition, dataFiles: 0, rows: 0, deletedRows: 0, deleteFiles: 0, bytes: 0 };
+  const next =
+    f.content === 0
+      ? { ...p, dataFiles: p.dataFiles + sign, rows: p.rows + sign * f.records, bytes: p.bytes + sign * f.bytes }
+      : { ...p, deleteFiles: p.deleteFiles + sign, deletedRows: p.deletedRows + sign * f.records, bytes: p.bytes + sign * f.bytes };
+  // A partition whose every file left is gone, as a full read would not list it.
+  if (next.dataFiles === 0 && next.deleteFiles === 0) partitions.delete(f.partition);
+  else partitions.set(f.partition, next);
+}
+
+/** Every live file of the table's current snapshot, its manifests read through the cache. */
+export async function readPartitions(opts: { read: MetadataReader; cache: ManifestCache; head: TableHead; live?: Set<string> }): Promise<TablePartitions> {
+  const { head } = opts;
+  const partitions = new Map<string, PartitionStats>();
+  if (!head.snapshot) return { table: head.table, spec: head.spec, partitions, files: [], manifestsRead: 0 };
   let manifestsRead = 0;
-  const list = await decodeAvro(await opts.read(snapshot['manifest-list']));
+  const list = await decodeAvro(await opts.read(head.snapshot['manifest-list']));
   const facts = await Promise.all(
     list.map(async (m) => {
       const manifest = String(m['manifest_path']);
@@ -238,28 +296,85 @@ export async function tablePartitions(opts: { catalogUrl: URL; read: MetadataRea
       const cached = opts.cache.get(manifest);
       if (cached) return cached;
       manifestsRead++;
-      const read = await manifestFacts(opts.read, manifest, field);
-      opts.cache.set(manifest, read);
-      return read;
+      // 2 = DELETED: the file left the table in this manifest's snapshot.
+      const entries = await manifestEntries(opts.read, manifest, head.field, String(m['added_snapshot_id']));
+      const live = entries.filter((e) => e.status !== 2).map((e) => e.fact);
+      opts.cache.set(manifest, live);
+      return live;
     }),
   );
   const all = facts.flat();
-  for (const f of all) {
-    const p = partitions.get(f.partition) ?? { partition: f.partition, dataFiles: 0, rows: 0, deletedRows: 0, deleteFiles: 0, bytes: 0 };
-    partitions.set(
-      f.partition,
-      f.content === 0
-        ? { ...p, dataFiles: p.dataFiles + 1, rows: p.rows + f.records, bytes: p.bytes + f.bytes }
-        : { ...p, deleteFiles: p.deleteFiles + 1, deletedRows: p.deletedRows + f.records, bytes: p.bytes + f.bytes },
-    );
-  }
+  for (const f of all) addStats(partitions, f, 1);
   return {
-    table: opts.table,
-    snapshotId: String(snapshot['snapshot-id']),
-    snapshotAt: new Date(snapshot['timestamp-ms']).toISOString(),
-    spec: specText,
+    table: head.table,
+    snapshotId: String(head.snapshot['snapshot-id']),
+    snapshotAt: new Date(head.snapshot['timestamp-ms']).toISOString(),
+    spec: head.spec,
     partitions,
     files: all.map((f) => ({ path: f.path, content: f.content })),
     manifestsRead,
   };
+}
+
+/** The partitions of `table` (`namespace.name`) at its current snapshot. */
+export async function tablePartitions(opts: { catalogUrl: URL; read: MetadataReader; cache: ManifestCache; table: string; live?: Set<string> }): Promise<TablePartitions> {
+  return readPartitions({ ...opts, head: await tableHead(opts.catalogUrl, opts.table) });
+}
+
+/** What the snapshots after a known one added and removed. */
+export interface SnapshotChanges {
+  readonly added: readonly ManifestFact[];
+  readonly removed: readonly ManifestFact[];
+  /** Snapshots after the known one, and the manifests they wrote (read now). */
+  readonly snapshots: number;
+  readonly manifestsRead: number;
+}
+
+/**
+ * The files the snapshots after `since` added and removed, up to the current one — or
+ * undefined when `since` is not an ancestor of it (expired, rolled back) or more than
+ * `maxSnapshots` lie between: a full read is the way then. Each snapshot's own manifest list
+ * names the manifests it wrote, and their ADDED/DELETED entries of that snapshot are exactly
+ * its changes (a later snapshot may rewrite a manifest, carrying those files as EXISTING, so
+ * the current list alone would not say which files came since).
+ */
+export async function changesSince(read: MetadataReader, head: TableHead, since: string, maxSnapshots = 64): Promise<SnapshotChanges | undefined> {
+  if (!head.snapshot) return undefined;
+  const byId = new Map((head.meta?.snapshots ?? []).map((s) => [String(s['snapshot-id']), s]));
+  const chain: Snapshot[] = [];
+  let s: Snapshot | undefined = head.snapshot;
+  while (String(s['snapshot-id']) !== since) {
+    chain.push(s);
+    const parent: string | undefined = s['parent-snapshot-id'];
+    if (chain.length > maxSnapshots || parent === undefined) return undefined;
+    s = byId.get(String(parent));
+    if (!s) return undefined;
+  }
+  const added: ManifestFact[] = [];
+  const removed: ManifestFact[] = [];
+  let manifestsRead = 0;
+  await Promise.all(
+    chain.map(async (snap) => {
+      const id = String(snap['snapshot-id']);
+      const list = await decodeAvro(await read(snap['manifest-list']));
+      const own = list.filter((m) => String(m['added_snapshot_id']) === id);
+      manifestsRead += own.length;
+      for (const entries of await Promise.all(own.map((m) => manifestEntries(read, String(m['manifest_path']), head.field, id)))) {
+        for (const e of entries) {
+          if (e.snapshotId !== id) continue;
+          if (e.status === 1) added.push(e.fact);
+          else if (e.status === 2) removed.push(e.fact);
+        }
+      }
+    }),
+  );
+  return { added, removed, snapshots: chain.length, manifestsRead };
+}
+
+/** `partitions` with `changes` applied (a new map). */
+export function applyChanges(partitions: ReadonlyMap<string, PartitionStats>, changes: SnapshotChanges): Map<string, PartitionStats> {
+  const out = new Map(partitions);
+  for (const f of changes.removed) addStats(out, f, -1);
+  for (const f of changes.added) addStats(out, f, 1);
+  return out;
 }

@@ -1,17 +1,17 @@
 /**
  * What each publish recorded: the newest lineage.commits row of every (table, scope).
  *
- * One row per publish makes the lineage table many small data files, and reading them all
- * through an Iceberg scan takes seconds. Data files never change, so the rows are cached per
- * data file: after a publish only the files its commit added are read (the table's manifests
- * say which; read straight as Parquet). Should the table ever hold delete files, the whole
- * table is read through Iceberg instead, so a deleted row never lingers.
+ * One row per publish makes the lineage table many small data files, tens of thousands over
+ * years. The newest rows are kept with the snapshot they hold for (lib/catalog/summaries.ts):
+ * while the table stays at it nothing is read; after a few appends (the publishes) only the
+ * data files those commits added are read, straight as Parquet. Anything else — a commit
+ * that removed files or added delete files, an expired snapshot, no summary — reads the whole
+ * table through Iceberg, deletes applied, so a deleted row never lingers.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sqlString, type LakeSession } from '../lake/session.ts';
-import { tablePartitions, type ManifestCache, type MetadataReader } from './iceberg-partitions.ts';
+import { changesSince, readPartitions, tableHead } from './iceberg-partitions.ts';
+import type { SummaryOptions, SummarySource } from './summaries.ts';
 
 export interface LineageInput {
   readonly key: string;
@@ -31,6 +31,7 @@ export interface LineageRow {
 }
 
 const LINEAGE_TABLE = 'lineage.commits';
+const FULL_READ_THREADS = 16;
 
 const COLUMNS = `table_name, scope, CAST(ingest_day AS VARCHAR) AS ingest_day, workflow_id, run_id, inputs, "rows", rejected,
   strftime(committed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ') AS committed_at`;
@@ -69,66 +70,53 @@ function newest(rows: Iterable<LineageRow>): LineageRow[] {
   return [...latest.values()];
 }
 
-export interface LineageOptions {
-  readonly catalogUrl: URL;
-  readonly read: MetadataReader;
-  readonly manifests: ManifestCache;
-  /** Collects the manifests in use (for the manifest cache's pruning). */
-  readonly live?: Set<string>;
-  readonly cacheFile?: string;
-  /** Opened only when there are data files the cache has not seen. */
+export interface LineageOptions extends SummaryOptions {
+  /** A session with the lake attached, for the full read. */
   readonly openSession: () => Promise<LakeSession>;
+  /** A session for reading Parquet files (need not attach the lake). */
+  readonly openFileSession: () => Promise<LakeSession>;
 }
 
-/** The newest lineage row per table and scope; `filesRead`: data files read this time. */
-export async function latestLineage(opts: LineageOptions): Promise<{ rows: LineageRow[]; fromCache: boolean; filesRead: number }> {
-  const table = await tablePartitions({ catalogUrl: opts.catalogUrl, read: opts.read, cache: opts.manifests, table: LINEAGE_TABLE, ...(opts.live ? { live: opts.live } : {}) });
-  if (!table.snapshotId) return { rows: [], fromCache: false, filesRead: 0 };
-  let cached: Record<string, LineageRow[]> = {};
-  if (opts.cacheFile && existsSync(opts.cacheFile)) {
+async function readFiles(session: LakeSession, files: readonly string[]): Promise<LineageRow[]> {
+  const rows: LineageRow[] = [];
+  for (let i = 0; i < files.length; i += 2_000) {
+    const batch = files.slice(i, i + 2_000).map(readable);
+    rows.push(...(await session.rows<Record<string, unknown>>(`SELECT ${COLUMNS} FROM read_parquet([${batch.map(sqlString).join(', ')}])`)).map(toRow));
+  }
+  return rows;
+}
+
+/** The newest lineage row per table and scope; `filesRead`: data files read this time (a full read: every one). */
+export async function latestLineage(opts: LineageOptions): Promise<{ rows: LineageRow[]; source: SummarySource; filesRead: number }> {
+  const head = await tableHead(opts.catalogUrl, LINEAGE_TABLE);
+  if (!head.snapshot) return { rows: [], source: 'full', filesRead: 0 };
+  const snapshotId = String(head.snapshot['snapshot-id']);
+  const cached = opts.summaries.lineage();
+  if (cached?.snapshotId === snapshotId) return { rows: cached.rows, source: 'summary', filesRead: 0 };
+  const changes = cached ? await changesSince(opts.read, head, cached.snapshotId) : undefined;
+  // Appends only (the publishes): the new rows are in the added files.
+  if (cached && changes && changes.removed.length === 0 && changes.added.every((f) => f.content === 0)) {
+    const session = await opts.openFileSession();
     try {
-      cached = JSON.parse(readFileSync(opts.cacheFile, 'utf8')) as Record<string, LineageRow[]>;
-    } catch {
-      cached = {};
+      const rows = newest([...cached.rows, ...(await readFiles(session, changes.added.map((f) => f.path)))]);
+      opts.summaries.setLineage(snapshotId, rows);
+      return { rows, source: 'changes', filesRead: changes.added.length };
+    } finally {
+      session.close();
     }
   }
+  const table = await readPartitions({ read: opts.read, cache: opts.manifests, head, live: opts.live });
+  if (head.meta) opts.fullyRead.push(head.meta.location);
   const dataFiles = table.files.filter((f) => f.content === 0).map((f) => f.path);
-  if (table.files.some((f) => f.content !== 0)) {
-    const session = await opts.openSession();
-    try {
-      const rows = (await session.rows<Record<string, unknown>>(`SELECT ${COLUMNS} FROM lake.${LINEAGE_TABLE}`)).map(toRow);
-      return { rows: newest(rows), fromCache: false, filesRead: dataFiles.length };
-    } finally {
-      session.close();
-    }
+  const session = await opts.openSession();
+  try {
+    // Thousands of small files: on S3 each is a few round trips, so more reads in flight than cores.
+    await session.run(`SET threads = ${FULL_READ_THREADS}`);
+    const rows = newest((await session.rows<Record<string, unknown>>(`SELECT ${COLUMNS} FROM lake.${LINEAGE_TABLE}`)).map(toRow));
+    // The scan may see a snapshot newer than the one recorded: its added rows are read again next time, and newest() keeps one per scope.
+    opts.summaries.setLineage(snapshotId, rows);
+    return { rows, source: 'full', filesRead: dataFiles.length };
+  } finally {
+    session.close();
   }
-  const missing = dataFiles.filter((f) => cached[f] === undefined);
-  const next: Record<string, LineageRow[]> = {};
-  for (const f of dataFiles) if (cached[f]) next[f] = cached[f];
-  if (missing.length > 0) {
-    for (const f of missing) next[f] = [];
-    const session = await opts.openSession();
-    try {
-      for (let i = 0; i < missing.length; i += 2_000) {
-        const batch = missing.slice(i, i + 2_000);
-        const byPath = new Map(batch.map((f) => [readable(f), f]));
-        const found = await session.rows<Record<string, unknown>>(
-          `SELECT ${COLUMNS}, filename FROM read_parquet([${[...byPath.keys()].map(sqlString).join(', ')}], filename = true)`,
-        );
-        for (const r of found) {
-          const file = byPath.get(String(r['filename']));
-          if (file !== undefined) (next[file] as LineageRow[]).push(toRow(r));
-        }
-      }
-    } finally {
-      session.close();
-    }
-  }
-  if (opts.cacheFile && (missing.length > 0 || Object.keys(cached).length !== dataFiles.length)) {
-    mkdirSync(path.dirname(opts.cacheFile), { recursive: true });
-    const tmp = `${opts.cacheFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(next));
-    renameSync(tmp, opts.cacheFile);
-  }
-  return { rows: newest(Object.values(next).flat()), fromCache: missing.length === 0, filesRead: missing.length };
 }

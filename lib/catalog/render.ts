@@ -20,6 +20,12 @@ const cell = (state: PartitionState | undefined, color: boolean): string => {
   return color ? `\x1b[${s.ansi}m■\x1b[0m` : s.letter;
 };
 
+/** `9 from summaries, 1 from newer commits` — how the build came by the tables' state. */
+function sourcesText(s: Catalog['stats']['sources']): string {
+  const parts = [s.summary ? `${s.summary} from summaries` : '', s.changes ? `${s.changes} from newer commits` : '', s.full ? `${s.full} read in full` : ''].filter(Boolean);
+  return parts.join(', ') || 'none';
+}
+
 export function renderSummary(catalog: Catalog, color: boolean): string {
   const rows = catalog.datasets.map((d) => {
     const verdict = d.freshness.verdict === 'late' ? `LATE: ${d.freshness.detail}` : d.freshness.verdict === 'fresh' ? 'fresh' : `? ${d.freshness.detail}`;
@@ -34,7 +40,7 @@ export function renderSummary(catalog: Catalog, color: boolean): string {
     `window ${window?.from ?? '?'} .. ${window?.to ?? '?'} (problems counted in it)`,
     line(header),
     ...rows.map(line),
-    `(${Math.round(catalog.stats.ms)} ms; ${catalog.stats.manifestsRead} manifests read, lineage ${catalog.stats.lineageFromCache ? 'cached' : 'read'}${catalog.stats.runsKnown ? '' : '; Temporal unreachable: running and failed unknown'})`,
+    `(${Math.round(catalog.stats.ms)} ms; ${catalog.stats.manifestsRead} manifests read; tables ${sourcesText(catalog.stats.sources)}${catalog.stats.runsKnown ? '' : '; Temporal unreachable: running and failed unknown'})`,
   ].join('\n');
 }
 
@@ -55,6 +61,11 @@ export function renderDataset(d: DatasetStatus, color: boolean): string {
   if (month) out.push(row);
   out.push(`legend: ${PARTITION_STATES.map((s) => `${cell(s, color)} ${s}`).join('  ')}  ${cell(undefined, color)} not due`);
   out.push(`counts: ${PARTITION_STATES.map((s) => `${s} ${d.counts[s]}`).join(', ')}`);
+  const partial = d.partitions.filter((p) => p.hours !== undefined && p.hours < 24);
+  if (partial.length > 0) {
+    // Not a problem by itself: an hour without events writes nothing. Shown for the eye.
+    out.push(`days with fewer than 24 hours landed: ${partial.map((p) => `${p.day} (${p.hours})`).slice(0, 10).join(', ')}${partial.length > 10 ? `, … ${partial.length - 10} more` : ''}`);
+  }
   const problems = d.partitions.filter((p) => p.state !== 'published');
   if (problems.length > 0) {
     out.push('', 'problems:');

@@ -10,6 +10,8 @@ import { link, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
+
+const NON_ASCII = /[^\x00-\x7f]/;
 import {
   assertValidKey,
   assertValidPrefix,
@@ -176,17 +178,27 @@ export function createLocalStore(rootDir: string): ObjectStore {
         throw err;
       }
       const keys: string[] = [];
+      let ascii = true;
       for (const e of entries) {
         if (!e.isFile()) continue;
-        const rel = path.relative(folder, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/');
+        // parentPath is `folder` or below it: the key is the rest of it, by slicing (no path.relative per file).
+        const parent = e.parentPath ?? e.path;
+        const sub = parent.length > folder.length ? `${parent.slice(folder.length + 1).split(path.sep).join('/')}/` : '';
+        const rel = `${sub}${e.name}`;
         const key = `${folderKey}${rel}`;
-        if (key.startsWith(prefix) && !(folderKey === '' && rel.startsWith(`${RESERVED_TOP_SEGMENT}/`))) keys.push(key);
+        if (key.startsWith(prefix) && !(folderKey === '' && rel.startsWith(`${RESERVED_TOP_SEGMENT}/`))) {
+          keys.push(key);
+          ascii &&= !NON_ASCII.test(key);
+        }
       }
-      // S3's order (UTF-8 bytes); each key encoded once, not once per comparison.
-      yield* keys
-        .map((k) => ({ k, b: Buffer.from(k) }))
-        .sort((x, y) => Buffer.compare(x.b, y.b))
-        .map((x) => x.k);
+      // S3's order (UTF-8 bytes): for ASCII keys that is the strings' own order; otherwise each
+      // key is encoded once, not once per comparison.
+      if (ascii) yield* keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      else
+        yield* keys
+          .map((k) => ({ k, b: Buffer.from(k) }))
+          .sort((x, y) => Buffer.compare(x.b, y.b))
+          .map((x) => x.k);
     },
 
     async delete(key) {

@@ -4,7 +4,7 @@
  * bucket. Started by the same service code as `lake infra up`.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../lib/config.ts';
@@ -17,15 +17,23 @@ export interface TestLake {
   stop(): Promise<void>;
 }
 
-export async function startTestLake(opts: { storage?: 'local' | 's3'; env?: Record<string, string> } = {}): Promise<TestLake> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tempolake-lake-'));
+/**
+ * `dir`: a folder to keep the lake in (benchmarks that fill once and measure many times); it is
+ * left in place by stop(), and a second start on it finds the same catalog, warehouse and S3 prefix.
+ */
+export async function startTestLake(opts: { storage?: 'local' | 's3'; env?: Record<string, string>; dir?: string } = {}): Promise<TestLake> {
+  const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'tempolake-lake-'));
+  const prefixFile = path.join(dir, 's3-prefix');
+  if (opts.dir) mkdirSync(dir, { recursive: true });
+  const prefix = opts.dir && existsSync(prefixFile) ? readFileSync(prefixFile, 'utf8').trim() : `test-${randomUUID().slice(0, 8)}`;
+  if (opts.dir) writeFileSync(prefixFile, prefix);
   const port = await freePort();
   const config = loadConfig({
     ...process.env,
     TEMPOLAKE_DATA_DIR: dir,
     LAKE_STORAGE: opts.storage ?? 'local',
     LAKE_LOCAL_ROOT: path.join(dir, 'lake'),
-    LAKE_S3_PREFIX: `test-${randomUUID().slice(0, 8)}`,
+    LAKE_S3_PREFIX: prefix,
     ICEBERG_CATALOG_URL: `http://127.0.0.1:${port}`,
     ICEBERG_CATALOG_JDBC_URI: `jdbc:sqlite:file:${path.join(dir, 'catalog.db')}?busy_timeout=30000&journal_mode=DELETE`,
     ...opts.env,
@@ -38,7 +46,7 @@ export async function startTestLake(opts: { storage?: 'local' | 's3'; env?: Reco
     dir,
     async stop() {
       await icebergService.stop(ctx);
-      rmSync(dir, { recursive: true, force: true });
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
