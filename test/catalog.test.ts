@@ -32,7 +32,7 @@ import { ingestFileSource, ingestWorkflowId } from '../workflows/file-ingest.ts'
 import { repairDataset, repairProgressQuery } from '../workflows/repair.ts';
 import { describePlan } from '../cli/repair.ts';
 import { evaluateFreshness } from '../workflows/freshness.ts';
-import { FRESHNESS_VIOLATIONS } from '../lib/temporal/search-attributes.ts';
+import { FRESHNESS_VIOLATIONS, PARTITION_DAY, SOURCE, ZONE } from '../lib/temporal/search-attributes.ts';
 import { loadContract } from './helpers/openapi-check.ts';
 import { configForTestServer } from './helpers/temporal.ts';
 import { ingest, startFileEnv, stopFileEnv, withSession, type FileEnv } from './helpers/file-env.ts';
@@ -149,10 +149,10 @@ for (const storage of ['local', 's3'] as const) describe(`partition catalog (${s
     assert.match(raw.freshness.detail, new RegExp(`day ${FAILED_INGEST_DAY} was due .* and is failed`));
   });
 
-  it('reads each manifest once: a second build takes them and the lineage from the caches', async () => {
+  it('reads each manifest once: a second build takes the table and the lineage from their summaries', async () => {
     const again = await build(['curated.source_a']);
     assert.equal(again.stats.manifestsRead, 0);
-    assert.equal(again.stats.lineageFromCache, true);
+    assert.deepEqual(again.stats.sources, { summary: 2, changes: 0, full: 0 }, 'the table and the lineage from their summaries');
     assert.equal(find(again, 'curated.source_a').counts.missing, 4);
   });
 
@@ -346,5 +346,63 @@ for (const storage of ['local', 's3'] as const) describe(`partition catalog (${s
     assert.equal(webhook.requests[1]?.body['dataset'], 'curated.source_a');
     assert.equal(webhook.requests[1]?.body['day'], late);
     assert.match(String(webhook.requests[1]?.body['expectation']), /D\+3 09:00 UTC/);
+  });
+
+  it('a day a workflow holds is running, with the run named; once the run is cancelled the day is as it was', async () => {
+    // Raw 05-06 is published (every raw day is, after the repair above); the curated zone is left alone.
+    const day = addDays(WINDOW.from, 2);
+    const workflowId = `${ingestWorkflowId('source_a', day)}:held`;
+    const before = find(await build(['raw.source_a']), 'raw.source_a');
+    assert.equal(states(before)[day], 'published');
+    const visible = async (status: string): Promise<boolean> =>
+      (await env.temporal.client.workflow.count(`WorkflowId = '${workflowId}' AND ExecutionStatus = '${status}' AND PartitionDay IS NOT NULL`)).count === 1;
+    // Visibility is eventually consistent: poll, at most 10 s.
+    const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
+      for (const deadline = Date.now() + 10_000; !(await check()); await new Promise((r) => setTimeout(r, 100))) {
+        if (Date.now() > deadline) assert.fail(`${what} within 10 s`);
+      }
+    };
+
+    // No worker polls the ingest queue between tests: the run stays Running, its search attributes
+    // given at start (the workflow upserts them itself only once a worker runs it).
+    const handle = await env.temporal.client.workflow.start(ingestFileSource, {
+      taskQueue: TASK_QUEUES.ingest,
+      workflowId,
+      args: [{ source: 'source_a', day }],
+      typedSearchAttributes: [
+        { key: SOURCE, value: 'source_a' },
+        { key: ZONE, value: 'raw' },
+        { key: PARTITION_DAY, value: day },
+      ],
+    });
+    try {
+      await until(`${workflowId} listed as Running`, () => visible('Running'));
+      const held = find(await build(['raw.source_a']), 'raw.source_a');
+      const p = held.partitions.find((x) => x.day === day);
+      assert.equal(p?.state, 'running');
+      assert.equal(p?.workflowId, workflowId);
+      assert.equal(p?.runId, handle.firstExecutionRunId);
+      assert.match(p?.reason ?? '', new RegExp(`^${workflowId} is running since \\d{4}-\\d\\d-\\d\\dT`));
+      assert.deepEqual(held.counts, { ...before.counts, published: before.counts.published - 1, running: 1 });
+      assert.deepEqual(states(held), { ...states(before), [day]: 'running' }, 'no other day changes');
+      const untouched = await handle.fetchHistory();
+      assert.ok(!untouched.events?.some((e) => e.workflowTaskStartedEventAttributes), 'no worker ran the held run');
+
+      // Cancelled before its first workflow task: a worker ends it Cancelled without scheduling anything.
+      await handle.cancel();
+      const outcome = await env.temporal.withWorker(() => handle.result().then(() => 'completed', (err: Error) => err.name));
+      assert.equal(outcome, 'WorkflowFailedError');
+      assert.equal((await handle.describe()).status.name, 'CANCELLED');
+      const history = await handle.fetchHistory();
+      assert.ok(!history.events?.some((e) => e.activityTaskScheduledEventAttributes), 'the cancelled run fetched nothing');
+      await until(`${workflowId} listed as Canceled`, () => visible('Canceled'));
+      const after = find(await build(['raw.source_a']), 'raw.source_a');
+      assert.deepEqual(states(after), states(before));
+      assert.deepEqual(after.counts, before.counts);
+      assert.deepEqual(after.partitions.find((x) => x.day === day), before.partitions.find((x) => x.day === day), 'the day as it was: no run named on it');
+    } finally {
+      // A failed assertion must not leave the day held.
+      if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('catalog test cleanup');
+    }
   });
 });
