@@ -228,6 +228,8 @@ describe('lake backfill repairs the weather and market datasets', () => {
         day: W4,
         to: W4,
         repairs: [{ dataset: 'operational.weather_daily', day: W4, state: 'missing', reason: `nothing published; due ${addDays(W4, 1)}T02:00:00.000Z` }],
+        // The rolling windows of the days after W4, through the newest published day, are refreshed too.
+        downstreamTo: W[W.length - 1],
       },
     ]);
     assert.deepEqual(
@@ -422,8 +424,9 @@ describe('lake backfill repairs the weather and market datasets', () => {
     const items = await plan('curated.market_events', MARKET_WINDOW, ['missing']);
     for (const i of items) t.diagnostic(`${i.action} ${i.source} ${i.day}: ${i.repairs.map((r) => `${r.dataset} ${r.day} ${r.state} (${r.reason})`).join(', ')}`);
     assert.deepEqual(
-      items.map((i) => ({ action: i.action, source: i.source, day: i.day, to: i.to, repairs: i.repairs.map((r) => `${r.dataset} ${r.day} ${r.state}`) })),
-      [M2, M3].map((day) => ({ action: 'market', source: 'source_d', day, to: undefined, repairs: [`curated.market_events ${day} missing`] })),
+      items.map((i) => ({ action: i.action, source: i.source, day: i.day, to: i.to, downstreamTo: i.downstreamTo, repairs: i.repairs.map((r) => `${r.dataset} ${r.day} ${r.state}`) })),
+      // market_interest of the days after each, through the newest published day (M4), is refreshed too.
+      [M2, M3].map((day) => ({ action: 'market', source: 'source_d', day, to: undefined, downstreamTo: M4, repairs: [`curated.market_events ${day} missing`] })),
     );
     // market_daily's own plan: M2 only (M3's aggregate is still there).
     assert.deepEqual((await plan('operational.market_daily', MARKET_WINDOW, ['missing'])).map((i) => `${i.action} ${i.day}`), [`market ${M2}`]);

@@ -107,8 +107,11 @@ export interface CompactMarketResult {
 
 export const compactMarketWorkflowId = (hour: string): string => `compact:market:${hour}`;
 
-/** Compacts each hour (UTC, YYYY-MM-DDTHH) and refreshes market_daily for their days. */
-export async function compactMarket(input: { hours: readonly string[] }): Promise<CompactMarketResult> {
+/**
+ * Compacts each hour (UTC, YYYY-MM-DDTHH) and refreshes market_daily for their days — through
+ * `dailyTo` when given (a repair: market_interest of the 30 days after a repaired day counts it).
+ */
+export async function compactMarket(input: { hours: readonly string[]; dailyTo?: string }): Promise<CompactMarketResult> {
   const hours = [...input.hours].map((h) => assertHour(h)).sort();
   if (hours.length === 0) return { hours: [], dailyRows: 0 };
   upsertSearchAttributes([
@@ -126,7 +129,8 @@ export async function compactMarket(input: { hours: readonly string[] }): Promis
     engines.push(engine);
   }
   upsertSearchAttributes([{ key: ZONE, value: 'operational' }]);
-  const days = { from: dayOfHour(hours[0] as string), to: dayOfHour(hours[hours.length - 1] as string) };
+  const lastHourDay = dayOfHour(hours[hours.length - 1] as string);
+  const days = { from: dayOfHour(hours[0] as string), to: input.dailyTo && input.dailyTo > lastHourDay ? input.dailyTo : lastHourDay };
   const daily = await lake.refreshMarketDaily({ ...days, run });
   upsertSearchAttributes([{ key: ENGINE, value: engineAttribute([...engines, daily.engine]) }]);
   await startWarehouseLoad({ tables: MARKET_LOAD_TABLES, range: days });

@@ -153,6 +153,11 @@ export interface WeatherBackfillInput extends DayRange {
   readonly requestsPerChild?: number;
   /** Children started per run before continuing as new. */
   readonly childrenPerRun?: number;
+  /**
+   * Refresh weather_rolling through this day rather than `to` (a repair: the 7- and 30-day
+   * windows of the days after a repaired range count it too).
+   */
+  readonly rollingTo?: string;
   /** Carried across continue-as-new. */
   readonly state?: WeatherBackfillState;
 }
@@ -232,7 +237,8 @@ export async function backfillWeather(input: WeatherBackfillInput): Promise<Weat
     await continueAsNew<typeof backfillWeather>({ ...input, state: { regions, next, succeeded, hours, failed } });
   }
   // Every year's days are in: the 30-day windows at the start of each year can be filled.
-  const aggregates = await lake.refreshWeatherAggregates({ rolling: { from: input.from, to: input.to }, regions: regions.map((r) => r.id), run: run() });
+  const rollingTo = input.rollingTo && input.rollingTo > input.to ? input.rollingTo : input.to;
+  const aggregates = await lake.refreshWeatherAggregates({ rolling: { from: input.from, to: rollingTo }, regions: regions.map((r) => r.id), run: run() });
   upsertSearchAttributes([{ key: ENGINE, value: engineAttribute(aggregates.engines) }]);
   await startWarehouseLoad({ tables: WEATHER_LOAD_TABLES, range: { from: input.from, to: input.to } });
   return { regions, next, succeeded, hours, failed, rollingRows: aggregates.rolling };

@@ -44,7 +44,7 @@ sys.dont_write_bytecode = True
 from pyspark import StorageLevel  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from tempolake_job import BadInputError, check_day, check_lineage, day_lit, job_input, log, readable  # noqa: E402
+from tempolake_job import check_day, check_files, check_lineage, day_lit, job_input, log, raw_lines  # noqa: E402
 from tempolake_publish import ensure_tables, replace_scope  # noqa: E402
 
 SOURCE = "source_a"
@@ -54,33 +54,11 @@ REQUIRED = ("event_id", "customer_id", "region", "event_time", "amount")
 BLANK = r"^[ \t\r\f]*$"
 
 
-def check_files(value):
-    """``files``: [{rawKey, location}], each file once."""
-    if not isinstance(value, list) or not value:
-        raise BadInputError("files must be a non-empty list of {rawKey, location}")
-    files = []
-    for i, f in enumerate(value):
-        if not isinstance(f, dict) or not isinstance(f.get("rawKey"), str) or not isinstance(f.get("location"), str):
-            raise BadInputError(f"files[{i}] must be {{rawKey, location}}")
-        files.append({"rawKey": f["rawKey"], "location": f["location"]})
-    if len({f["rawKey"] for f in files}) != len(files):
-        raise BadInputError("files name a raw key twice")
-    return files
-
-
-def raw_lines(spark, files):
+def lines_of(spark, files):
     """Every physical line of the files: (raw_key, block, id, text, blank), ``id`` taken before any filter."""
-    scans = [
-        spark.read.option("lineSep", "\n")
-        .text(readable(f["location"]))
-        .select(F.lit(f["rawKey"]).alias("raw_key"), F.col("_metadata.file_block_start").alias("block"), "value")
-        for f in files
-    ]
-    lines = scans[0]
-    for scan in scans[1:]:
-        lines = lines.unionByName(scan)
+    lines = raw_lines(spark, files)
     text = F.regexp_replace("value", "\r$", "")
-    return lines.select("raw_key", "block", F.monotonically_increasing_id().alias("id"), text.alias("text"), F.col("value").rlike(BLANK).alias("blank"))
+    return lines.select("raw_key", "block", "id", text.alias("text"), F.col("value").rlike(BLANK).alias("blank"))
 
 
 def line_offsets(spark, lines):
@@ -159,7 +137,7 @@ def main(spark, argv):
     lineage = check_lineage(value.get("lineage"))
     ensure_tables(spark, [TABLE, "rejected.records", "lineage.commits"])
 
-    lines = raw_lines(spark, files)
+    lines = lines_of(spark, files)
     offsets, records, physical_lines = line_offsets(spark, lines)
     log(f"{len(files)} file(s), {physical_lines} lines, {records} records")
     # Parsed once: the record count check, the rejected records and the rows all read this.

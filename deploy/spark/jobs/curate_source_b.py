@@ -100,7 +100,7 @@ from pyspark import StorageLevel  # noqa: E402
 from pyspark.sql import Window  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from tempolake_job import BadInputError, check_day, check_lineage, day_lit, job_input, log, readable  # noqa: E402
+from tempolake_job import BadInputError, check_day, check_files, check_lineage, day_lit, job_input, log, raw_lines, readable  # noqa: E402
 from tempolake_publish import ensure_tables, replace_scope  # noqa: E402
 
 SOURCE = "source_b"
@@ -148,35 +148,6 @@ MAX_YEAR = 280_000
 # DuckDB's read_csv max_line_size default: its header read fails on a longer line.
 MAX_LINE_BYTES = 2_000_000
 MICROS_PER_DAY = 86_400_000_000
-
-
-def check_files(value):
-    """``files``: [{rawKey, location}], each file once."""
-    if not isinstance(value, list) or not value:
-        raise BadInputError("files must be a non-empty list of {rawKey, location}")
-    files = []
-    for i, f in enumerate(value):
-        if not isinstance(f, dict) or not isinstance(f.get("rawKey"), str) or not isinstance(f.get("location"), str):
-            raise BadInputError(f"files[{i}] must be {{rawKey, location}}")
-        files.append({"rawKey": f["rawKey"], "location": f["location"]})
-    if len({f["rawKey"] for f in files}) != len(files):
-        raise BadInputError("files name a raw key twice")
-    return files
-
-
-def raw_lines(spark, files):
-    """Every physical line of the files: (raw_key, block, id, value), ``id`` taken before any filter;
-    ``value`` keeps a line's CR (and bytes that are not UTF-8, as they are)."""
-    scans = [
-        spark.read.option("lineSep", "\n")
-        .text(readable(f["location"]))
-        .select(F.lit(f["rawKey"]).alias("raw_key"), F.col("_metadata.file_block_start").alias("block"), "value")
-        for f in files
-    ]
-    lines = scans[0]
-    for scan in scans[1:]:
-        lines = lines.unionByName(scan)
-    return lines.select("raw_key", "block", F.monotonically_increasing_id().alias("id"), "value")
 
 
 def ends_with_newline(spark, location):

@@ -98,3 +98,32 @@ def days_between(column, start, end):
 def readable(location):
     """The path Spark reads for a raw file's location: S3 through s3a (Hadoop's s3:// scheme has no file system)."""
     return "s3a:" + location[len("s3:") :] if location.startswith("s3://") else location
+
+
+def check_files(value):
+    """``files``: [{rawKey, location}], each file once."""
+    if not isinstance(value, list) or not value:
+        raise BadInputError("files must be a non-empty list of {rawKey, location}")
+    files = []
+    for i, f in enumerate(value):
+        if not isinstance(f, dict) or not isinstance(f.get("rawKey"), str) or not isinstance(f.get("location"), str):
+            raise BadInputError(f"files[{i}] must be {{rawKey, location}}")
+        files.append({"rawKey": f["rawKey"], "location": f["location"]})
+    if len({f["rawKey"] for f in files}) != len(files):
+        raise BadInputError("files name a raw key twice")
+    return files
+
+
+def raw_lines(spark, files):
+    """Every physical line of the files: (raw_key, block, id, value), ``id`` taken before any filter;
+    ``value`` keeps a line's CR (and bytes that are not UTF-8, as they are)."""
+    scans = [
+        spark.read.option("lineSep", "\n")
+        .text(readable(f["location"]))
+        .select(F.lit(f["rawKey"]).alias("raw_key"), F.col("_metadata.file_block_start").alias("block"), "value")
+        for f in files
+    ]
+    lines = scans[0]
+    for scan in scans[1:]:
+        lines = lines.unionByName(scan)
+    return lines.select("raw_key", "block", F.monotonically_increasing_id().alias("id"), "value")
