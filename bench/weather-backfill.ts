@@ -11,9 +11,7 @@
  * test lake (own REST catalog, warehouse in a temp folder); the API: the simulator
  * in-process, with the client's rate cap lifted (the simulator has no quota).
  */
-import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import protos from '@temporalio/proto';
 import { loadConfig } from '../lib/config.ts';
@@ -23,7 +21,7 @@ import { hoursInDays, yearRanges } from '../lib/time/hours.ts';
 import { createWeatherClient } from '../lib/weather/open-meteo.ts';
 import { readRegionsFile } from '../lib/weather/regions.ts';
 import { startWeatherSimulator } from '../simulators/weather/server.ts';
-import { startTestLake } from '../test/helpers/lake.ts';
+import { startTestLake, weatherLakeEnv } from '../test/helpers/lake.ts';
 import { startTemporalTestServer } from '../test/helpers/temporal.ts';
 import { backfillWeather, weatherBackfillProgressQuery, weatherBackfillWorkflowId } from '../workflows/weather.ts';
 
@@ -44,19 +42,14 @@ const sim = await startWeatherSimulator({ now: () => new Date('2026-11-25T12:00:
 const lake = await startTestLake();
 const allRegions = await readRegionsFile(loadConfig().regionsFile);
 const regions = allRegions.slice(0, Number(values.regions));
-const regionsFile = path.join(lake.dir, 'regions.json');
-writeFileSync(regionsFile, JSON.stringify({ regions: regions.map(({ metadata, ...r }) => ({ ...r, ...metadata })) }));
 const config = loadConfig({
   ...process.env,
-  TEMPOLAKE_DATA_DIR: lake.dir,
-  LAKE_STORAGE: 'local',
-  LAKE_LOCAL_ROOT: lake.config.lakeLocalRoot,
-  ICEBERG_CATALOG_URL: lake.config.icebergCatalogUrl.toString(),
-  ICEBERG_CATALOG_JDBC_URI: lake.config.icebergCatalogJdbcUri,
-  WEATHER_FORECAST_URL: `${sim.url}/v1/forecast`,
-  WEATHER_ARCHIVE_URL: `${sim.url}/v1/archive`,
+  ...weatherLakeEnv(
+    lake,
+    sim.url,
+    regions.map(({ metadata, ...r }) => ({ ...r, ...metadata })),
+  ),
   WEATHER_REQUESTS_PER_MINUTE: '1000000',
-  REGIONS_FILE: regionsFile,
 });
 const from = values.from;
 const to = values.to;

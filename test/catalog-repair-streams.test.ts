@@ -20,8 +20,6 @@
  *   day on the days after it, as a recomputation from the lake gives them.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { buildCatalog, type Catalog, type DatasetStatus } from '../lib/catalog/build.ts';
@@ -42,7 +40,7 @@ import { compactMarket } from '../workflows/market.ts';
 import { repairDataset, type RepairState } from '../workflows/repair.ts';
 import { backfillWeather, weatherBackfillWorkflowId, weatherHistoryWorkflowId } from '../workflows/weather.ts';
 import { withSession } from './helpers/file-env.ts';
-import { startTestLake, type TestLake } from './helpers/lake.ts';
+import { startTestLake, weatherLakeEnv, type TestLake } from './helpers/lake.ts';
 import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
 
 /** The weather simulator's clock: every day below is long in its archive. */
@@ -91,20 +89,7 @@ describe('lake backfill repairs the weather and market datasets', () => {
   before(async () => {
     lake = await startTestLake({ storage: 'local' });
     sim = await startWeatherSimulator({ now: () => SIM_NOW });
-    const regionsFile = path.join(lake.dir, 'regions.json');
-    writeFileSync(regionsFile, JSON.stringify({ regions: REGIONS }));
-    config = loadConfig({
-      ...process.env,
-      TEMPOLAKE_DATA_DIR: lake.dir,
-      LAKE_STORAGE: 'local',
-      LAKE_LOCAL_ROOT: lake.config.lakeLocalRoot,
-      ICEBERG_CATALOG_URL: lake.config.icebergCatalogUrl.toString(),
-      ICEBERG_CATALOG_JDBC_URI: lake.config.icebergCatalogJdbcUri,
-      WEATHER_FORECAST_URL: `${sim.url}/v1/forecast`,
-      WEATHER_ARCHIVE_URL: `${sim.url}/v1/archive`,
-      WEATHER_MAX_ATTEMPTS: '3',
-      REGIONS_FILE: regionsFile,
-    });
+    config = loadConfig({ ...process.env, ...weatherLakeEnv(lake, sim.url, REGIONS), WEATHER_MAX_ATTEMPTS: '3' });
     store = createLakeStore(config, createS3Client(config));
     temporal = await startTemporalTestServer(config);
   });

@@ -5,8 +5,6 @@
  * repeated load changes nothing, and the API serves the values to a customer.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { loadConfig, type Config } from '../lib/config.ts';
@@ -22,7 +20,7 @@ import { compactMarket } from '../workflows/market.ts';
 import { loadWarehouse, type LoadWarehouseResult } from '../workflows/warehouse.ts';
 import { ingestWeatherHour } from '../workflows/weather.ts';
 import { withSession } from './helpers/file-env.ts';
-import { startTestLake, type TestLake } from './helpers/lake.ts';
+import { startTestLake, weatherLakeEnv, type TestLake } from './helpers/lake.ts';
 import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/warehouse-db.ts';
 import { loadContract } from './helpers/openapi-check.ts';
@@ -68,19 +66,7 @@ describe('warehouse loads after weather and market runs', () => {
   before(async () => {
     lake = await startTestLake();
     sim = await startWeatherSimulator({ now: () => NOW });
-    const regionsFile = path.join(lake.dir, 'regions.json');
-    writeFileSync(regionsFile, JSON.stringify({ regions: REGIONS }));
-    const base = loadConfig({
-      ...process.env,
-      TEMPOLAKE_DATA_DIR: lake.dir,
-      LAKE_STORAGE: 'local',
-      LAKE_LOCAL_ROOT: lake.config.lakeLocalRoot,
-      ICEBERG_CATALOG_URL: lake.config.icebergCatalogUrl.toString(),
-      ICEBERG_CATALOG_JDBC_URI: lake.config.icebergCatalogJdbcUri,
-      WEATHER_FORECAST_URL: `${sim.url}/v1/forecast`,
-      WEATHER_ARCHIVE_URL: `${sim.url}/v1/archive`,
-      REGIONS_FILE: regionsFile,
-    });
+    const base = loadConfig({ ...process.env, ...weatherLakeEnv(lake, sim.url, REGIONS) });
     db = await createTestDatabase(base);
     config = db.config;
     pool = createPostgresPool(config);

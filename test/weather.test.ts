@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +16,7 @@ import { weatherAt } from '../simulators/weather/model.ts';
 import { startWeatherSimulator, type WeatherSimulator } from '../simulators/weather/server.ts';
 import { backfillWeather, ingestWeatherHour, weatherBackfillWorkflowId, type WeatherBackfillState } from '../workflows/weather.ts';
 import { withSession } from './helpers/file-env.ts';
-import { startTestLake, type TestLake } from './helpers/lake.ts';
+import { startTestLake, weatherLakeEnv, type TestLake } from './helpers/lake.ts';
 import { startTemporalTestServer, type TemporalTestServer } from './helpers/temporal.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,19 +38,7 @@ describe('weather (source C)', () => {
   before(async () => {
     lake = await startTestLake();
     sim = await startWeatherSimulator({ now: () => NOW });
-    const regionsFile = path.join(lake.dir, 'regions.json');
-    writeFileSync(regionsFile, JSON.stringify({ regions: REGIONS }));
-    env = {
-      TEMPOLAKE_DATA_DIR: lake.dir,
-      LAKE_STORAGE: 'local',
-      LAKE_LOCAL_ROOT: lake.config.lakeLocalRoot,
-      ICEBERG_CATALOG_URL: lake.config.icebergCatalogUrl.toString(),
-      ICEBERG_CATALOG_JDBC_URI: lake.config.icebergCatalogJdbcUri,
-      WEATHER_FORECAST_URL: `${sim.url}/v1/forecast`,
-      WEATHER_ARCHIVE_URL: `${sim.url}/v1/archive`,
-      WEATHER_MAX_ATTEMPTS: '3',
-      REGIONS_FILE: regionsFile,
-    };
+    env = { ...weatherLakeEnv(lake, sim.url, REGIONS), WEATHER_MAX_ATTEMPTS: '3' };
     config = loadConfig({ ...process.env, ...env });
     temporal = await startTemporalTestServer(config);
   });

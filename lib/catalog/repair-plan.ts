@@ -44,23 +44,23 @@ export interface RepairItem {
 
 type Repair = RepairItem['repairs'][number];
 
-/** How each dataset is repaired: the file sources' raw → curated pairs, and the stream sources' chains. */
+/** How each dataset is repaired: the file sources' raw → curated pairs; weather and market days by their own runs. */
 type Repairable =
   | { readonly kind: 'file'; readonly source: string; readonly raw: string; readonly curated: string }
-  | { readonly kind: 'weather' | 'market'; readonly source: string; readonly datasets: readonly string[] };
+  | { readonly kind: 'weather' | 'market'; readonly source: string };
 
 const REPAIRABLE: Readonly<Record<string, Repairable>> = {
   'raw.source_a': { kind: 'file', source: 'source_a', raw: 'raw.source_a', curated: 'curated.source_a' },
   'curated.source_a': { kind: 'file', source: 'source_a', raw: 'raw.source_a', curated: 'curated.source_a' },
   'raw.source_b': { kind: 'file', source: 'source_b', raw: 'raw.source_b', curated: 'curated.source_b' },
   'curated.source_b': { kind: 'file', source: 'source_b', raw: 'raw.source_b', curated: 'curated.source_b' },
-  'curated.weather_observed': { kind: 'weather', source: 'source_c', datasets: ['curated.weather_observed'] },
-  'operational.weather_daily': { kind: 'weather', source: 'source_c', datasets: ['operational.weather_daily'] },
-  'curated.market_events': { kind: 'market', source: 'source_d', datasets: ['curated.market_events'] },
-  'operational.market_daily': { kind: 'market', source: 'source_d', datasets: ['operational.market_daily'] },
+  'curated.weather_observed': { kind: 'weather', source: 'source_c' },
+  'operational.weather_daily': { kind: 'weather', source: 'source_c' },
+  'curated.market_events': { kind: 'market', source: 'source_d' },
+  'operational.market_daily': { kind: 'market', source: 'source_d' },
 };
 
-export const REPAIRABLE_DATASETS: readonly string[] = Object.keys(REPAIRABLE);
+const REPAIRABLE_DATASETS: readonly string[] = Object.keys(REPAIRABLE);
 
 const repairable = (name: string): Repairable => {
   const r = REPAIRABLE[name];
@@ -74,7 +74,7 @@ const repairable = (name: string): Repairable => {
  */
 export function repairCatalogRequest(config: Config, name: string, window: { from: string; to: string }): { datasets: string[]; from: string; to: string } {
   const r = repairable(name);
-  if (r.kind !== 'file') return { datasets: [...r.datasets], from: window.from, to: window.to };
+  if (r.kind !== 'file') return { datasets: [name], from: window.from, to: window.to };
   const lag = name === r.curated && r.source === 'source_a' ? config.sourceALagDays : 0;
   return { datasets: [r.raw, r.curated], from: window.from, to: addDays(window.to, lag) };
 }

@@ -50,3 +50,22 @@ export async function startTestLake(opts: { storage?: 'local' | 's3'; env?: Reco
     },
   };
 }
+
+/**
+ * The settings that point a config at `lake` (local storage) and a weather simulator at
+ * `weatherUrl`, with `regions` written as the lake's regions file: what the weather tests share.
+ */
+export function weatherLakeEnv(lake: TestLake, weatherUrl: string, regions: readonly unknown[]): Record<string, string> {
+  const regionsFile = path.join(lake.dir, 'regions.json');
+  writeFileSync(regionsFile, JSON.stringify({ regions }));
+  return {
+    TEMPOLAKE_DATA_DIR: lake.dir,
+    LAKE_STORAGE: 'local',
+    LAKE_LOCAL_ROOT: lake.config.lakeLocalRoot,
+    ICEBERG_CATALOG_URL: lake.config.icebergCatalogUrl.toString(),
+    ICEBERG_CATALOG_JDBC_URI: lake.config.icebergCatalogJdbcUri,
+    WEATHER_FORECAST_URL: `${weatherUrl}/v1/forecast`,
+    WEATHER_ARCHIVE_URL: `${weatherUrl}/v1/archive`,
+    REGIONS_FILE: regionsFile,
+  };
+}
