@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -191,6 +191,50 @@ describe('sources A and B on the local lake', () => {
     } finally {
       a.close();
       b.close();
+    }
+  });
+
+  // Each publish commits three tables (data, rejected, lineage) in one catalog transaction. The
+  // JDBC catalog commits them one by one: a rival commit slipping in between used to fail a
+  // later table after the earlier ones had landed, and DuckDB, told the commit failed, deleted
+  // the files those earlier tables now referenced.
+  it('writers racing on the shared lineage table leave no table referencing a missing file', async () => {
+    await withSession(env.config, (s) => ensureTables(s, ALL_TABLES));
+    const writers = await Promise.all([1, 2, 3, 4].map(() => openLakeSession(env.config)));
+    const days = (w: number) => [0, 1, 2, 3, 4, 5].map((k) => `2031-0${w + 1}-${String(10 + k)}`);
+    try {
+      const settled = await Promise.allSettled(
+        writers.map(async (s, w) => {
+          let retries = 0;
+          for (const day of days(w)) {
+            const r = await publishPartition(s, {
+              table: CURATED_SOURCE_A,
+              source: 'race',
+              ingestDay: day,
+              replaceWhere: `"day" = DATE '${day}'`,
+              scope: `day=${day}`,
+              rowsSql: `SELECT 'e-' || i, 'c', 'r01', TIMESTAMPTZ '${day} 10:00:00+00', i * 1.0, 'EUR', 'web', 'ios', NULL, NULL, ['x'], DATE '${day}', DATE '${day}', 'k' FROM range(5) t(i)`,
+              rejectedSql: `SELECT 'raw/race/${day}' AS raw_key, 1 AS line, 'bad' AS reason, 'x' AS record`,
+              lineage: { workflowId: `race:${day}`, runId: 'r', inputs: [] },
+            }, { maxAttempts: 30 });
+            retries += r.retries;
+          }
+          return retries;
+        }),
+      );
+      for (const r of settled) if (r.status === 'rejected') throw r.reason;
+      console.log(`24 racing publishes, ${settled.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0)} redone after a lost race`);
+      await withSession(env.config, async (s) => {
+        for (const table of ['curated.source_a', 'rejected.records', 'lineage.commits']) {
+          const files = await s.rows<{ file_path: string }>(`SELECT DISTINCT file_path FROM iceberg_metadata(lake.${table})`);
+          assert.ok(files.length > 0, table);
+          for (const f of files) assert.ok(existsSync(f.file_path.replace(/^file:\/\//, '')), `${table} references a missing file: ${f.file_path}`);
+        }
+        const [published] = await s.rows<{ n: string }>(`SELECT count(*) AS n FROM lake.lineage.commits WHERE workflow_id LIKE 'race:2031-%'`);
+        assert.equal(published?.n, '24');
+      });
+    } finally {
+      for (const s of writers) s.close();
     }
   });
 });

@@ -3,9 +3,13 @@ package tempolake;
 import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Consumer;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.iceberg.CatalogProperties;
@@ -13,8 +17,13 @@ import org.apache.iceberg.CatalogUtil;
 import org.apache.iceberg.catalog.Catalog;
 import org.apache.iceberg.jdbc.JdbcCatalog;
 import org.apache.iceberg.BaseTable;
+import org.apache.iceberg.MetadataUpdate;
+import org.apache.iceberg.Snapshot;
 import org.apache.iceberg.TableMetadata;
-import org.apache.iceberg.rest.CatalogHandlers;
+import org.apache.iceberg.TableOperations;
+import org.apache.iceberg.catalog.TableIdentifier;
+import org.apache.iceberg.exceptions.CommitFailedException;
+import org.apache.iceberg.exceptions.ValidationException;
 import org.apache.iceberg.rest.HTTPRequest;
 import org.apache.iceberg.rest.requests.CommitTransactionRequest;
 import org.apache.iceberg.rest.requests.UpdateTableRequest;
@@ -101,6 +110,9 @@ public final class CatalogServer {
         props.get(CatalogProperties.WAREHOUSE_LOCATION));
     Catalog catalog = CatalogUtil.buildIcebergCatalog(name, props, new Configuration());
 
+    // Every write goes through this lock, so a transaction whose requirements were validated
+    // commits all its tables before any other write can change them (see commitTransaction).
+    Object writeLock = new Object();
     RESTCatalogAdapter adapter =
         new RESTCatalogAdapter(catalog) {
           // The servlet calls this execute(); Route is package-private, so we wrap here
@@ -114,16 +126,26 @@ public final class CatalogServer {
             if (request.method() == HTTPRequest.HTTPMethod.POST
                 && request.path().endsWith("transactions/commit")
                 && request.body() instanceof CommitTransactionRequest commit) {
-              try {
-                commitTransaction(catalog, commit);
-              } catch (RuntimeException e) {
-                ErrorResponse.Builder error = ErrorResponse.builder();
-                RESTCatalogAdapter.configureResponseFromException(e, error);
-                errorHandler.accept(error.build());
+              synchronized (writeLock) {
+                try {
+                  commitTransaction(catalog, commit);
+                } catch (RuntimeException e) {
+                  ErrorResponse.Builder error = ErrorResponse.builder();
+                  RESTCatalogAdapter.configureResponseFromException(e, error);
+                  errorHandler.accept(error.build());
+                }
               }
               return null;
             }
-            T response = super.execute(request, responseType, errorHandler, responseHeaders);
+            T response;
+            if (request.method() == HTTPRequest.HTTPMethod.GET
+                || request.method() == HTTPRequest.HTTPMethod.HEAD) {
+              response = super.execute(request, responseType, errorHandler, responseHeaders);
+            } else {
+              synchronized (writeLock) {
+                response = super.execute(request, responseType, errorHandler, responseHeaders);
+              }
+            }
             // Upstream RESTServerCatalogAdapter: hand S3 keys to clients when asked to.
             if (includeCredentials && response instanceof LoadTableResponse) {
               Map<String, String> tableConfig = ((LoadTableResponse) response).config();
@@ -156,22 +178,58 @@ public final class CatalogServer {
   }
 
   /**
-   * Upstream RESTCatalogAdapter commits a transaction through Transaction#commitTransaction with
-   * its changes applied straight to the transaction's operations; when the metadata CAS loses to a
-   * concurrent commit, the retry refreshes and replays no pending update, so the commit becomes a
-   * no-op reported as success (lost write). Here every table's requirements are checked first
-   * (like upstream), then each table is committed with CatalogHandlers.updateTable, whose retry
-   * reloads, re-validates the requirements and re-applies the updates.
+   * Commits a multi-table transaction all or nothing, as far as a JDBC catalog can.
+   *
+   * <p>Upstream RESTCatalogAdapter applies the changes through Transaction#commitTransaction; when
+   * the metadata CAS loses to a concurrent commit, its retry replays no pending update, so the
+   * commit becomes a no-op reported as success (a lost write). Committing table by table with
+   * CatalogHandlers.updateTable instead (our earlier fix) has its own hole: a rival commit landing
+   * between two tables fails a later table after earlier ones were committed; the client, told
+   * the transaction failed, deletes the files it wrote, and the earlier tables reference deleted
+   * files. Its retry also rebases an append (checked only by table UUID) onto the rival's
+   * snapshot, dropping the rival's rows from the branch.
+   *
+   * <p>So, under the server's write lock (no other write through this server can interleave):
+   * every table's requirements are checked and its new metadata is built first; a snapshot whose
+   * parent is not the table's current one is a conflict (409, the client redoes the transaction);
+   * only when every table passed are the tables committed. Writers through another catalog
+   * server on the same database are not covered.
    */
   static void commitTransaction(Catalog catalog, CommitTransactionRequest commit) {
+    List<Runnable> commits = new ArrayList<>();
     for (UpdateTableRequest change : commit.tableChanges()) {
-      TableMetadata current =
-          ((BaseTable) catalog.loadTable(change.identifier())).operations().current();
-      change.requirements().forEach(r -> r.validate(current));
+      TableIdentifier id = change.identifier();
+      TableOperations ops = ((BaseTable) catalog.loadTable(id)).operations();
+      TableMetadata base = ops.current();
+      change.requirements().forEach(r -> r.validate(base));
+      if (change.updates().isEmpty()) {
+        continue;
+      }
+      Set<Long> parents = new HashSet<>();
+      parents.add(base.currentSnapshot() == null ? null : base.currentSnapshot().snapshotId());
+      TableMetadata.Builder builder = TableMetadata.buildFrom(base);
+      for (MetadataUpdate update : change.updates()) {
+        if (update instanceof MetadataUpdate.AddSnapshot add) {
+          Snapshot snapshot = add.snapshot();
+          if (!parents.contains(snapshot.parentId())) {
+            throw new CommitFailedException(
+                "Cannot commit %s: snapshot %s was made on snapshot %s, but the table is at %s now",
+                id, snapshot.snapshotId(), snapshot.parentId(),
+                base.currentSnapshot() == null ? "no snapshot" : base.currentSnapshot().snapshotId());
+          }
+          parents.add(snapshot.snapshotId());
+        }
+        update.applyTo(builder);
+      }
+      TableMetadata updated;
+      try {
+        updated = builder.build();
+      } catch (ValidationException e) {
+        throw new CommitFailedException(e, "Cannot commit %s: %s", id, e.getMessage());
+      }
+      commits.add(() -> ops.commit(base, updated));
     }
-    for (UpdateTableRequest change : commit.tableChanges()) {
-      CatalogHandlers.updateTable(catalog, change.identifier(), change);
-    }
+    commits.forEach(Runnable::run);
   }
 
   private static String redact(String uri) {
