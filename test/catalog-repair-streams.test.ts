@@ -26,7 +26,7 @@ import { buildCatalog, type Catalog, type DatasetStatus } from '../lib/catalog/b
 import { planRepair, repairCatalogRequest, repairWorkflowId, type RepairItem, type RepairKind } from '../lib/catalog/repair-plan.ts';
 import { createS3Client } from '../lib/clients/s3.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
-import { writeRawFile } from '../lib/lake/raw.ts';
+import { overwriteRawFile, rawDayPrefix } from '../lib/lake/raw.ts';
 import { openLakeSession } from '../lib/lake/session.ts';
 import { createLakeStore } from '../lib/lake/store.ts';
 import { marketRawFileName, type MarketEvent, type MarketRawLine } from '../lib/market/events.ts';
@@ -258,9 +258,17 @@ describe('lake backfill repairs the weather and market datasets', () => {
     assert.match(early.outcomes[0]?.detail ?? '', new RegExp(`^${historyId.replaceAll('+', '\\+')}: .*HTTP 400.*allowed range`), early.outcomes[0]?.detail);
     assert.deepEqual(await weatherDay(W4), { daily: [], observed: { n: '0', h: '0' } }, 'nothing of W4 was published');
     await settled([repairId, childId]);
-    // Planned again, W4 is still to repair (whichever of missing or failed the catalog calls it).
+    // The catalog calls W4 failed in both datasets, in the archive's words: the run failed fetching (Zone raw),
+    // before it reached either table.
+    const failed = await build({ datasets: WEATHER_DATASETS, ...WEATHER_WINDOW });
+    for (const name of WEATHER_DATASETS) {
+      const p = find(failed, name).partitions.find((x) => x.day === W4);
+      assert.deepEqual({ state: p?.state, workflowId: p?.workflowId }, { state: 'failed', workflowId: historyId }, name);
+      assert.match(p?.reason ?? '', /HTTP 400.*allowed range/, name);
+    }
+    // Planned again, W4 is still to repair: as failed now.
     assert.deepEqual(
-      (await plan('operational.weather_daily', WEATHER_WINDOW, ['missing', 'failed'])).map((i) => `${i.action} ${i.day}..${i.to}`),
+      (await plan('operational.weather_daily', WEATHER_WINDOW, ['failed'])).map((i) => `${i.action} ${i.day}..${i.to}`),
       [`weather ${W4}..${W4}`],
     );
 
@@ -304,6 +312,8 @@ describe('lake backfill repairs the weather and market datasets', () => {
   // ------------------------------------------------------------------ market
 
   let seq = 0;
+  /** The lines of every raw file landed, by key. */
+  const marketFiles = new Map<string, MarketRawLine[]>();
   /** The next Kafka offset of each partition. */
   const offsets = new Map<number, number>();
   /** Lands the raw hours of `day` as the Kafka consumer does; returns the events compaction must keep. */
@@ -319,12 +329,10 @@ describe('lake backfill repairs the weather and market datasets', () => {
         event,
       }));
       offsets.set(partition, first + events.length);
-      await writeRawFile(store, {
-        source: 'source_d',
-        day,
-        hour,
-        fileName: marketRawFileName(TOPIC, partition, String(first)),
-        content: { bytes: Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n') + '\n') },
+      // As the consumer writes them: the file, then its sidecar.
+      const key = rawDayPrefix('source_d', day, hour) + marketRawFileName(TOPIC, partition, String(first));
+      marketFiles.set(key, lines);
+      await overwriteRawFile(store, key, lines.map((l) => JSON.stringify(l)).join('\n') + '\n', {
         origin: `kafka://${TOPIC}/${partition}`,
         fetchedAt: `${day}T${String(hour).padStart(2, '0')}:59:00.000Z`,
       });
@@ -518,5 +526,47 @@ describe('lake backfill repairs the weather and market datasets', () => {
       assert.ok(expectedDaily.some((r) => r.day === M4 && r.interest !== null), 'M4 has regions with history');
       assert.deepEqual(showDaily(daily), showDaily(expectedDaily), "market_daily's market_interest of M3 and M4 counts the repaired M2");
     });
+  });
+  // ------------------------------------------------------------------ a consumer replay
+
+  it('a consumer replay that rewrites an hour file of M1 after its compaction makes M1 stale; --stale compacts it again', { timeout: 300_000 }, async () => {
+    const before = await build({ datasets: ['raw.source_d', ...MARKET_DATASETS], ...MARKET_WINDOW });
+    assert.equal(states(find(before, 'curated.market_events'))[M1], 'published');
+    const rawBefore = find(before, 'raw.source_d').partitions.find((p) => p.day === M1);
+    assert.equal(rawBefore?.hours, MARKET_HOURS.length, 'raw.source_d M1: the hours the consumer wrote');
+
+    // The replay cut the file of partition 1 in M1's last hour later: one more record in it, under the same key.
+    const hour = MARKET_HOURS[MARKET_HOURS.length - 1] as number;
+    const key = [...marketFiles.keys()].find((k) => k.startsWith(rawDayPrefix('source_d', M1, hour)) && k.includes(`${TOPIC}+1+`));
+    assert.ok(key, 'M1 has a file of partition 1 in its last hour');
+    const lines = marketFiles.get(key) as MarketRawLine[];
+    const last = lines[lines.length - 1] as MarketRawLine;
+    seq++;
+    const event = marketEventValue(MODEL, seq, Date.parse(`${M1}T${String(hour).padStart(2, '0')}:58:00Z`)) as MarketEvent;
+    const replayed = [...lines, { partition: 1, offset: String(Number(last.offset) + 1), timestamp: String(Date.parse(event.ts) + 40), key: event.region, event }];
+    const bytes = replayed.map((l) => JSON.stringify(l)).join('\n') + '\n';
+    await overwriteRawFile(store, key, bytes, { origin: `kafka://${TOPIC}/1`, fetchedAt: new Date().toISOString() });
+
+    // The catalog reads the rewritten file's sidecar again (its size changed), not the one it cached.
+    const catalog = await build({ datasets: ['raw.source_d', ...MARKET_DATASETS], ...MARKET_WINDOW });
+    const rawAfter = find(catalog, 'raw.source_d').partitions.find((p) => p.day === M1);
+    assert.equal(rawAfter?.bytes, (rawBefore?.bytes ?? 0) + Buffer.byteLength(JSON.stringify(replayed[replayed.length - 1])) + 1);
+    const events = find(catalog, 'curated.market_events');
+    assert.deepEqual(states(events), { ...allPublished(M), [M1]: 'stale' });
+    assert.match(events.partitions.find((p) => p.day === M1)?.reason ?? '', new RegExp(`^raw\\.source_d day ${M1} was published again at `));
+
+    const items = await plan('curated.market_events', MARKET_WINDOW, ['stale']);
+    assert.deepEqual(items.map((i) => `${i.action} ${i.day} ${i.downstreamTo}`), [`market ${M1} ${M4}`]);
+    const state = await repair('curated.market_events', MARKET_WINDOW, ['stale'], items);
+    assert.deepEqual(state.outcomes.map((o) => `${o.workflowId} ${o.outcome}`), [`compact:market:day=${M1} repaired`]);
+    await settled([repairWorkflowId('curated.market_events', MARKET_WINDOW.from, MARKET_WINDOW.to, ['stale']), `compact:market:day=${M1}`]);
+
+    const repaired = await build({ datasets: MARKET_DATASETS, ...MARKET_WINDOW });
+    assert.deepEqual(states(find(repaired, 'curated.market_events')), allPublished(M));
+    const perDay = MARKET_HOURS.length * EVENTS_PER_HOUR;
+    const m1 = await marketDay(M1);
+    assert.deepEqual({ n: m1.n, ids: m1.ids }, { n: String(perDay + 1), ids: String(perDay + 1) });
+    assert.ok(m1.kept.some((k) => k.event_id === event.event_id && k.partition === '1'), 'the replayed record is compacted');
+    assert.equal((await dailyEvents(M1))?.events, String(perDay + 1));
   });
 });

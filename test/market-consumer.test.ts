@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import { Kafka, logLevel, type Admin, type RetryOptions } from 'kafkajs';
 import { createS3Client } from '../lib/clients/s3.ts';
 import { loadConfig } from '../lib/config.ts';
 import { kafkaService } from '../lib/infra/services/kafka.ts';
+import { readSidecar } from '../lib/lake/raw.ts';
 import { createLakeStore } from '../lib/lake/store.ts';
 import { eventHour, type MarketEvent, type MarketRawLine, type MarketRejectedLine } from '../lib/market/events.ts';
 import { createMarketRawWriter, type MarketFlushedFile } from '../lib/market/raw-writer.ts';
@@ -186,7 +187,14 @@ describe('source D consumer: Kafka topic → raw zone, exactly once', () => {
     let files = 0;
     let rejectedFiles = 0;
     const name = /^raw\/source_d\/(_rejected\/)?day=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/(.+)\+(\d+)\+(\d{12})\.jsonl$/;
-    for await (const { key } of store.list('raw/source_d/')) {
+    const keys = new Set<string>();
+    for await (const { key } of store.list('raw/source_d/')) keys.add(key);
+    for (const key of keys) {
+      // Every file has its sidecar, and a sidecar no file: leftovers are deleted with theirs.
+      if (key.endsWith('.meta.json')) {
+        assert.ok(keys.has(key.slice(0, -'.meta.json'.length)), `${key} describes no file`);
+        continue;
+      }
       const m = name.exec(key);
       assert.ok(m, `unexpected key ${key}`);
       const [, rejectedZone, day, hour, fileTopic, partitionText, start] = m as unknown as [string, string | undefined, string, string, string, string, string];
@@ -194,6 +202,11 @@ describe('source D consumer: Kafka topic → raw zone, exactly once', () => {
       if (rejectedZone) rejectedFiles++;
       else files++;
       const body = await streamText(await store.get(key));
+      const sidecar = await readSidecar(store, key);
+      assert.ok(sidecar, `${key} has a sidecar`);
+      assert.equal(sidecar.sha256, createHash('sha256').update(body).digest('hex'), `${key}: the sidecar's checksum is the file's`);
+      assert.equal(sidecar.size, Buffer.byteLength(body), `${key}: size`);
+      assert.equal(sidecar.origin, `kafka://${topic}/${Number(partitionText)}`, `${key}: origin`);
       assert.ok(body.endsWith('\n'), `${key} ends with a newline`);
       const lines = body.slice(0, -1).split('\n').map((l) => JSON.parse(l) as MarketRawLine & MarketRejectedLine);
       assert.equal(lines[0]?.offset, String(Number(start)), `${key} is named by its first offset`);
@@ -212,6 +225,8 @@ describe('source D consumer: Kafka topic → raw zone, exactly once', () => {
           reasons.push(line.reason);
         } else ids.push(line.event.event_id);
       }
+      // The sidecar's offsets span the closed file, valid and rejected records together.
+      assert.ok(Number(sidecar.context?.['firstOffset']) <= Number(start) && previous <= Number(sidecar.context?.['lastOffset']), `${key}: offsets within the sidecar's`);
     }
     const { end, committed } = await offsets(topic, groupId);
     for (const [partition, high] of end) {

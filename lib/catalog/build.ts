@@ -11,7 +11,7 @@ import type { Config } from '../config.ts';
 import { openLakeSession, type LakeSession } from '../lake/session.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { addDays, daysBetween } from '../time/days.ts';
-import { datasets as allDatasets, dueAt, type DatasetDef } from './datasets.ts';
+import { datasets as allDatasets, dueAt, type DatasetDef, type Zone } from './datasets.ts';
 import { ManifestCache, metadataReader, type PartitionStats } from './iceberg-partitions.ts';
 import { latestLineage, type LineageInput, type LineageRow } from './lineage.ts';
 import { rawPartitions, SidecarCache, type RawPartition } from './raw-partitions.ts';
@@ -177,7 +177,7 @@ function staleness(def: DatasetDef, day: string, facts: DayFacts, upstreamFacts:
 function runsByDay(def: DatasetDef, runs: readonly RunFact[]): Map<string, RunFact> {
   const out = new Map<string, RunFact>();
   for (const r of runs) {
-    if (r.source !== def.runs.source || r.zone !== def.runs.zone) continue;
+    if (r.source !== def.runs.source || (r.zone !== def.runs.zone && !def.runs.alsoZones?.includes(r.zone as Zone))) continue;
     const day = def.dayOfRun(r.partitionDay);
     const seen = out.get(day);
     if (!seen || r.startedAt > seen.startedAt || (r.status === 'running' && seen.status !== 'running')) out.set(day, r);
@@ -258,7 +258,7 @@ export async function buildCatalog(deps: CatalogDeps, req: CatalogRequest): Prom
         : Promise.resolve(undefined),
     ),
     timed('runs', deps.temporal ? datasetRuns(deps.temporal, `${addDays(req.from, -1)}T00:00:00Z`) : Promise.resolve(undefined)),
-    timed('raw', Promise.all(defs.map(async (d) => [d.name, d.kind === 'raw' ? await rawPartitions(deps.store, d.rawSource, sidecars, rawYears) : undefined] as const))),
+    timed('raw', Promise.all(defs.map(async (d) => [d.name, d.kind === 'raw' ? await rawPartitions(deps.store, d.rawSource, sidecars, { years: rawYears, rewritten: d.rewritten ?? false }) : undefined] as const))),
     timed('tables', Promise.all(defs.map(async (d) => [d.name, d.kind === 'table' ? await currentPartitions(summaryOptions, d.table) : undefined] as const))),
   ]);
   const statesStarted = performance.now();

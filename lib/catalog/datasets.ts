@@ -28,7 +28,15 @@ interface DatasetBase {
   readonly description: string;
   readonly freshness: Freshness;
   /** The runs that build a day: matched on their Source and Zone search attributes. */
-  readonly runs: { readonly source: string; readonly zone: Zone };
+  readonly runs: {
+    readonly source: string;
+    readonly zone: Zone;
+    /**
+     * Earlier zones of the runs that build it, when no dataset of its own stands for them: a weather
+     * run that fails (or is busy) fetching, in Zone raw, is this dataset's failed (running) run.
+     */
+    readonly alsoZones?: readonly Zone[];
+  };
   /** The dataset day a run's PartitionDay stands for (a lag: A's curated day D comes from raw day D+3). */
   readonly dayOfRun: (partitionDay: string) => string;
 }
@@ -37,6 +45,11 @@ export interface RawDataset extends DatasetBase {
   readonly kind: 'raw';
   /** The raw zone's folder under raw/: `source_a`, `source_d`. */
   readonly rawSource: string;
+  /**
+   * Its writer rewrites keys (source D's consumer on a replay), so a file's sidecar can change:
+   * the listing's sizes are checked against the cached sidecars (free on S3, a stat per file on disk).
+   */
+  readonly rewritten?: boolean;
 }
 
 export interface TableDataset extends DatasetBase {
@@ -131,6 +144,7 @@ export function datasets(config: Config): readonly DatasetDef[] {
       zone: 'raw',
       source: 'source_d',
       rawSource: 'source_d',
+      rewritten: true,
       description: 'Source D: market events from Kafka, one folder per hour',
       freshness: { afterDays: 1, atUtc: '00:30', text: 'every hour of day D landed by D+1 00:30 UTC' },
       runs: { source: 'source_d', zone: 'raw' },
@@ -171,7 +185,7 @@ export function datasets(config: Config): readonly DatasetDef[] {
       table: 'curated.weather_observed',
       description: 'Source C: hourly observed weather per region',
       freshness: { afterDays: 1, atUtc: '02:00', text: 'day D observed by D+1 02:00 UTC (hourly runs)' },
-      runs: { source: 'source_c', zone: 'curated' },
+      runs: { source: 'source_c', zone: 'curated', alsoZones: ['raw'] },
       dayOfRun: same,
       daysOfScope,
     },
@@ -183,7 +197,7 @@ export function datasets(config: Config): readonly DatasetDef[] {
       table: 'operational.weather_daily',
       description: 'Daily weather aggregates per region',
       freshness: { afterDays: 1, atUtc: '02:00', text: 'day D by D+1 02:00 UTC' },
-      runs: { source: 'source_c', zone: 'operational' },
+      runs: { source: 'source_c', zone: 'operational', alsoZones: ['raw', 'curated'] },
       dayOfRun: same,
       daysOfScope,
       upstream: { dataset: 'curated.weather_observed', day: same, compare: 'time' },

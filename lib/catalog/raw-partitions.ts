@@ -1,8 +1,9 @@
 /**
  * A source's raw partitions from one listing of `raw/<source>/` and the files' sidecars. A
  * sidecar is written once with its file and never changed (a changed re-delivery is a new key),
- * so what one says is cached under its key for good: a status after new deliveries reads only
- * their sidecars.
+ * so what one says is cached under its key: a status after new deliveries reads only their
+ * sidecars. Source D's consumer rewrites its keys on a replay; there, and wherever the listing
+ * gives sizes anyway (S3), a cached sidecar whose size is not the listed file's is read again.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -68,21 +69,23 @@ const LIST_CONCURRENCY = 8;
  * in a row — so `years` (when given) are listed apart, `day=2019-` beside `day=2020-`, a few at
  * a time; days outside them are not listed.
  */
-async function listRaw(store: ObjectStore, source: string, years: { from: number; to: number } | undefined): Promise<Set<string>> {
-  const keys = new Set<string>();
-  const prefix = `raw/${source}/`;
+async function listRaw(store: ObjectStore, source: string, years: { from: number; to: number } | undefined, sized: boolean): Promise<Map<string, number | undefined>> {
+  const keys = new Map<string, number | undefined>();
+  const prefix = `raw/${source}/day=`;
+  const listInto = async (p: string): Promise<void> => {
+    if (sized) for await (const { key, size } of store.list(p)) keys.set(key, size);
+    else for await (const key of store.listKeys(p)) keys.set(key, undefined);
+  };
   if (!years || !store.rootUri.startsWith('s3:')) {
-    for await (const key of store.listKeys(prefix)) keys.add(key);
+    await listInto(prefix);
     return keys;
   }
   const prefixes: string[] = [];
-  for (let y = years.from; y <= years.to; y++) prefixes.push(`${prefix}day=${String(y).padStart(4, '0')}-`);
+  for (let y = years.from; y <= years.to; y++) prefixes.push(`${prefix}${String(y).padStart(4, '0')}-`);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(LIST_CONCURRENCY, prefixes.length) }, async () => {
-      while (next < prefixes.length) {
-        for await (const key of store.listKeys(prefixes[next++] as string)) keys.add(key);
-      }
+      while (next < prefixes.length) await listInto(prefixes[next++] as string);
     }),
   );
   return keys;
@@ -92,11 +95,20 @@ async function listRaw(store: ObjectStore, source: string, years: { from: number
  * The raw partitions of `source` (`source_a`, `source_d`, `source_c/current`…) by day; with
  * `years`, only those years' days are sure to be there (see listRaw).
  */
-export async function rawPartitions(store: ObjectStore, source: string, cache: SidecarCache, years?: { from: number; to: number }): Promise<Map<string, RawPartition>> {
-  const keys = await listRaw(store, source, years);
+export async function rawPartitions(
+  store: ObjectStore,
+  source: string,
+  cache: SidecarCache,
+  opts: { years?: { from: number; to: number }; rewritten?: boolean } = {},
+): Promise<Map<string, RawPartition>> {
+  const keys = await listRaw(store, source, opts.years, (opts.rewritten ?? false) || store.rootUri.startsWith('s3:'));
   // A file counts once its sidecar is there: the sidecar is written last.
-  const landed = [...keys].filter((k) => !k.endsWith(SIDECAR_SUFFIX) && keys.has(k + SIDECAR_SUFFIX) && KEY.test(k));
-  const toRead = landed.filter((k) => cache.get(k) === undefined);
+  const landed = [...keys.keys()].filter((k) => !k.endsWith(SIDECAR_SUFFIX) && keys.has(k + SIDECAR_SUFFIX) && KEY.test(k));
+  const toRead = landed.filter((k) => {
+    const cached = cache.get(k);
+    const size = keys.get(k);
+    return cached === undefined || (size !== undefined && size !== cached.size);
+  });
   for (let i = 0; i < toRead.length; i += CONCURRENCY) {
     await Promise.all(
       toRead.slice(i, i + CONCURRENCY).map(async (k) => {

@@ -3,7 +3,8 @@
  * `raw/<source>/day=YYYY-MM-DD[/hour=HH]/`, each with a `<file>.meta.json` sidecar
  * (origin, sha256, size, fetched-at). Raw is created once and never rewritten: a
  * re-delivery of the same bytes is a no-op, and changed bytes under a known name are
- * kept next to the first ones under a checksum-suffixed name.
+ * kept next to the first ones under a checksum-suffixed name. The exception is source D's
+ * consumer, whose replay rewrites its own keys (overwriteRawFile).
  *
  * The sidecar is written after the data and is what marks a file as landed: a data
  * object without one is a write still in flight, or one that crashed and whose retry
@@ -120,6 +121,37 @@ export async function writeRawFile(store: ObjectStore, input: RawFileInput): Pro
   throw new RawIntegrityError(
     `${prefix}${suffixedName(input.fileName, sha256)} holds bytes with sha256 ${suffixed.sha256}, not ${sha256} (a ${SUFFIX_HEX_CHARS}-hex prefix collision)`,
   );
+}
+
+/**
+ * Writes `key` and its sidecar, replacing what is there: for a writer whose replay must
+ * rewrite the same key (source D's consumer, the Kafka Connect S3 sink's recipe), the one
+ * exception to create-once. The sidecar is written after the bytes, as writeRawFile does.
+ */
+export async function overwriteRawFile(
+  store: ObjectStore,
+  key: string,
+  bytes: string,
+  meta: { origin: string; fetchedAt: string; context?: Record<string, unknown> },
+): Promise<RawFile> {
+  const body = Buffer.from(bytes);
+  const sidecar: RawSidecar = {
+    origin: meta.origin,
+    sha256: createHash('sha256').update(body).digest('hex'),
+    size: body.length,
+    fetchedAt: meta.fetchedAt,
+    fileName: key.slice(key.lastIndexOf('/') + 1),
+    ...(meta.context ? { context: meta.context } : {}),
+  };
+  await store.put(key, body, { contentType: 'application/x-ndjson' });
+  await store.put(key + SIDECAR_SUFFIX, JSON.stringify(sidecar, null, 2) + '\n', { contentType: 'application/json' });
+  return rawFile(key, sidecar, true);
+}
+
+/** Deletes a raw file and its sidecar, the sidecar first: without it the file no longer counts as landed. */
+export async function deleteRawFile(store: ObjectStore, key: string): Promise<void> {
+  await store.delete(key + SIDECAR_SUFFIX);
+  await store.delete(key);
 }
 
 /**

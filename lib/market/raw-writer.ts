@@ -9,7 +9,8 @@
  * parallel `raw/source_d/_rejected/…` folder, each object named
  * `<topic>+<partition>+<first offset in it>.jsonl`. A file closes at `maxEvents`
  * records, when the partition's next record belongs to another hour, or `maxMs` after
- * its first record arrived. Closing is a plain overwrite (`store.put`).
+ * its first record arrived. Closing is a plain overwrite of the file, then of its sidecar
+ * (`overwriteRawFile`: checksum, size, close time, topic, partition and offsets).
  *
  * Offsets. Auto-commit is off. After a file is written, and only then, the partition's
  * offset is committed as (last offset in the file) + 1. Files of a partition close in
@@ -57,7 +58,7 @@
  * lines each, plus what kafkajs has fetched.
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from 'kafkajs';
-import { rawDayPrefix } from '../lake/raw.ts';
+import { deleteRawFile, overwriteRawFile, rawDayPrefix } from '../lake/raw.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { isDay } from '../time/days.ts';
 import { checkMarketEvent, eventHour, MARKET_SOURCE, marketRawFileName, type MarketRawLine, type MarketRejectedLine } from './events.ts';
@@ -295,8 +296,13 @@ export function createMarketRawWriter(opts: MarketRawWriterOptions): MarketRawWr
     const rejectedPrefix = rawDayPrefix(MARKET_REJECTED_SOURCE, file.day, file.hour);
     const key = file.validFirst === undefined ? undefined : validPrefix + marketRawFileName(topic, file.partition, file.validFirst);
     const rejectedKey = file.rejectedFirst === undefined ? undefined : rejectedPrefix + marketRawFileName(topic, file.partition, file.rejectedFirst);
-    if (key) await store.put(key, file.valid.join('\n') + '\n', { contentType: 'application/x-ndjson' });
-    if (rejectedKey) await store.put(rejectedKey, file.rejected.join('\n') + '\n', { contentType: 'application/x-ndjson' });
+    const meta = {
+      origin: `kafka://${topic}/${file.partition}`,
+      fetchedAt: new Date().toISOString(),
+      context: { topic, partition: file.partition, firstOffset: file.firstOffset, lastOffset: file.lastOffset },
+    };
+    if (key) await overwriteRawFile(store, key, file.valid.join('\n') + '\n', meta);
+    if (rejectedKey) await overwriteRawFile(store, rejectedKey, file.rejected.join('\n') + '\n', meta);
 
     const first = BigInt(file.firstOffset);
     const last = BigInt(file.lastOffset);
@@ -310,7 +316,7 @@ export function createMarketRawWriter(opts: MarketRawWriterOptions): MarketRawWr
         if (start >= first && start <= last) stale.push(object.key);
       }
     }
-    for (const k of stale) await store.delete(k);
+    for (const k of stale) await deleteRawFile(store, k);
     return {
       partition: file.partition,
       day: file.day,

@@ -5,8 +5,8 @@
  * wins) and rename() for overwrites. A crash leaves at most a stray temp file.
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, readdirSync, type Dirent } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { createWriteStream, readdirSync, statSync, type Dirent } from 'node:fs';
+import { link, mkdir, open, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
@@ -77,6 +77,45 @@ export function createLocalStore(rootDir: string): ObjectStore {
       if (errnoCode(err) === 'ENOTDIR' || errnoCode(err) === 'EEXIST') throw folderConflict(key, 'a prefix of it is an object');
       throw err;
     }
+  }
+
+  /**
+   * The keys under `prefix` in S3's order (UTF-8 bytes). One recursive read, no stat per file:
+   * a catalog lists tens of thousands. Synchronous on purpose: 8x faster than the async form
+   * here (35 ms for 16,000 entries, vs 270 ms).
+   */
+  function sortedKeys(prefix: string): string[] {
+    assertValidPrefix(prefix);
+    const cut = prefix.lastIndexOf('/') + 1;
+    const folderKey = prefix.slice(0, cut);
+    const folder = path.join(root, ...folderKey.split('/').filter(Boolean));
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(folder, { withFileTypes: true, recursive: true });
+    } catch (err) {
+      if (isMissing(err)) return [];
+      throw err;
+    }
+    const keys: string[] = [];
+    let ascii = true;
+    for (const e of entries) {
+      if (!e.isFile()) continue;
+      // parentPath is `folder` or below it: the key is the rest of it, by slicing (no path.relative per file).
+      const parent = e.parentPath ?? e.path;
+      const sub = parent.length > folder.length ? `${parent.slice(folder.length + 1).split(path.sep).join('/')}/` : '';
+      const rel = `${sub}${e.name}`;
+      const key = `${folderKey}${rel}`;
+      if (key.startsWith(prefix) && !(folderKey === '' && rel.startsWith(`${RESERVED_TOP_SEGMENT}/`))) {
+        keys.push(key);
+        ascii &&= !NON_ASCII.test(key);
+      }
+    }
+    // For ASCII keys the bytes' order is the strings' own; otherwise each key is encoded once, not once per comparison.
+    if (ascii) return keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return keys
+      .map((k) => ({ k, b: Buffer.from(k) }))
+      .sort((x, y) => Buffer.compare(x.b, y.b))
+      .map((x) => x.k);
   }
 
   const store: ObjectStore = {
@@ -153,52 +192,17 @@ export function createLocalStore(rootDir: string): ObjectStore {
     },
 
     async *list(prefix) {
-      assertValidPrefix(prefix);
-      const cut = prefix.lastIndexOf('/') + 1;
-      const folderKey = prefix.slice(0, cut);
-      const namePrefix = prefix.slice(cut);
-      yield* walk(path.join(root, ...folderKey.split('/').filter(Boolean)), folderKey, (name) => {
-        if (folderKey === '' && name === RESERVED_TOP_SEGMENT) return false;
-        return name.startsWith(namePrefix);
-      });
+      for (const key of sortedKeys(prefix)) {
+        try {
+          yield { key, size: statSync(pathOf(key)).size };
+        } catch (err) {
+          if (!isMissing(err)) throw err; // deleted while we listed
+        }
+      }
     },
 
     async *listKeys(prefix) {
-      assertValidPrefix(prefix);
-      const cut = prefix.lastIndexOf('/') + 1;
-      const folderKey = prefix.slice(0, cut);
-      const folder = path.join(root, ...folderKey.split('/').filter(Boolean));
-      let entries: Dirent[];
-      try {
-        // One recursive read, no stat per file: a catalog lists tens of thousands. Synchronous on
-        // purpose: 8x faster than the async form here (35 ms for 16,000 entries, vs 270 ms).
-        entries = readdirSync(folder, { withFileTypes: true, recursive: true });
-      } catch (err) {
-        if (isMissing(err)) return;
-        throw err;
-      }
-      const keys: string[] = [];
-      let ascii = true;
-      for (const e of entries) {
-        if (!e.isFile()) continue;
-        // parentPath is `folder` or below it: the key is the rest of it, by slicing (no path.relative per file).
-        const parent = e.parentPath ?? e.path;
-        const sub = parent.length > folder.length ? `${parent.slice(folder.length + 1).split(path.sep).join('/')}/` : '';
-        const rel = `${sub}${e.name}`;
-        const key = `${folderKey}${rel}`;
-        if (key.startsWith(prefix) && !(folderKey === '' && rel.startsWith(`${RESERVED_TOP_SEGMENT}/`))) {
-          keys.push(key);
-          ascii &&= !NON_ASCII.test(key);
-        }
-      }
-      // S3's order (UTF-8 bytes): for ASCII keys that is the strings' own order; otherwise each
-      // key is encoded once, not once per comparison.
-      if (ascii) yield* keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      else
-        yield* keys
-          .map((k) => ({ k, b: Buffer.from(k) }))
-          .sort((x, y) => Buffer.compare(x.b, y.b))
-          .map((x) => x.k);
+      yield* sortedKeys(prefix);
     },
 
     async delete(key) {
@@ -217,40 +221,6 @@ export function createLocalStore(rootDir: string): ObjectStore {
     },
   };
   return store;
-}
-
-/**
- * Files under `folder`, depth first in S3's key order: a subfolder sorts as its name
- * plus '/', and names compare as UTF-8 bytes, so 'a-b' comes before 'a/…' as in S3.
- */
-async function* walk(
-  folder: string,
-  keyPrefix: string,
-  include: (name: string) => boolean = () => true,
-): AsyncGenerator<{ key: string; size: number }> {
-  let entries: Dirent[];
-  try {
-    entries = await readdir(folder, { withFileTypes: true });
-  } catch (err) {
-    if (isMissing(err)) return;
-    throw err;
-  }
-  const sorted = entries
-    .filter((e) => (e.isFile() || e.isDirectory()) && include(e.name))
-    .map((e) => ({ entry: e, sortKey: Buffer.from(e.isDirectory() ? `${e.name}/` : e.name) }))
-    .sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
-  for (const { entry } of sorted) {
-    const abs = path.join(folder, entry.name);
-    if (entry.isDirectory()) {
-      yield* walk(abs, `${keyPrefix}${entry.name}/`);
-      continue;
-    }
-    try {
-      yield { key: `${keyPrefix}${entry.name}`, size: (await stat(abs)).size };
-    } catch (err) {
-      if (!isMissing(err)) throw err; // deleted while we listed
-    }
-  }
 }
 
 async function isFile(target: string): Promise<boolean> {
