@@ -1,7 +1,8 @@
 /**
- * Iceberg table maintenance: snapshot expiration and orphan file removal. DuckDB v1.5.5
- * can do neither, so the activity runs our Java tool (tempolake.MaintainTables, built with
- * the catalog launcher) against the same REST catalog.
+ * Iceberg table maintenance: compaction of small files, snapshot expiration and orphan file
+ * removal. DuckDB v1.5.5 can do none of them, so the activity runs our Java tool
+ * (tempolake.MaintainTables, built with the catalog launcher) against the same REST catalog,
+ * or the maintain_tables Spark job.
  */
 import { spawn } from 'node:child_process';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -32,8 +33,9 @@ export interface MaintainLakeTablesInput {
   /** Count what would be deleted, change nothing. */
   readonly dryRun?: boolean;
   /**
-   * Compact small data files first (Iceberg's rewrite_data_files): Spark only — the Java tool
-   * cannot, so on the worker's engine this is ignored. Default: true on Spark.
+   * Compact each partition's small data files first (default true). Spark's rewrite_data_files
+   * also folds delete files in; the Java tool compacts the files no delete file applies to
+   * (lineage.commits' one file per publish, the hourly commits of a day).
    */
   readonly compact?: boolean;
 }
@@ -49,6 +51,12 @@ export interface TableMaintenanceResult {
   readonly dryRun: boolean;
   /** Why the table was left alone (e.g. `gc.enabled=false`). */
   readonly skipped?: string;
+  /** Compaction: small data files replaced, files written in their place, bytes read. */
+  readonly rewrittenDataFiles?: number;
+  readonly addedDataFiles?: number;
+  readonly rewrittenBytes?: number;
+  /** Why the table was not compacted (a conflicting commit meanwhile: next time). */
+  readonly rewriteSkipped?: string;
 }
 
 export const MAINTENANCE_DEFAULTS = { retainLast: 10, expireOlderThanHours: 168, orphansOlderThanHours: 72 } as const;
@@ -103,6 +111,7 @@ export function createMaintenanceActivities(deps: MaintenanceDeps) {
         String(retainLast),
         '--orphans-older-than-ms',
         String(Math.floor(now - orphanHours * HOUR_MS)),
+        ...(input.compact ?? true ? ['--compact'] : []),
         ...(input.dryRun ? ['--dry-run'] : []),
       ];
       return runTool(args, { ...process.env, ...clientEnv(deps.config) });

@@ -2,10 +2,11 @@
  * How long the partition catalog takes over 15 years of every dataset: about 50,000 dataset
  * days, on the local lake and on MinIO.
  *
- *   npm run bench:catalog -- [--years 15] [--storage local,s3] [--repeat 3] [--keep DIR]
+ *   npm run bench:catalog -- [--years 15] [--storage local,s3] [--repeat 3] [--keep DIR] [--compact]
  *
  * --keep DIR keeps the filled lakes under DIR and reuses them next time (filling takes minutes);
- * each run still adds its "one more publish".
+ * each run still adds its "one more publish". --compact then runs the daily maintenance with its
+ * compaction (the worker's Java tool) and builds cold again: a kept lake stays compacted.
  *
  * The lake is filled with metadata-shaped data: a small raw file per day for A and D (an hour
  * folder per day for D) and per 14 days for B, and for each curated/operational table one row
@@ -20,7 +21,10 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpus, loadavg } from 'node:os';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createMaintenanceActivities, type TableMaintenanceResult } from '../activities/maintenance.ts';
 import { buildCatalog } from '../lib/catalog/build.ts';
+import { createKubeConfig } from '../lib/clients/kubernetes.ts';
 import { createS3Client } from '../lib/clients/s3.ts';
 import type { Config } from '../lib/config.ts';
 import { writeRawFile } from '../lib/lake/raw.ts';
@@ -148,6 +152,8 @@ async function fillLake(config: Config, store: ObjectStore, days: readonly strin
 
 /** Builds of each kind after the first (--repeat): warm figures vary with the machine's load. */
 let repeat = 1;
+/** --compact: run the maintenance's compaction at the end and build cold again (changes a kept lake for good). */
+let compact = false;
 
 async function benchOne(storage: 'local' | 's3', years: number, keepDir: string | undefined): Promise<string[]> {
   const dir = keepDir ? path.join(keepDir, `${storage}-${years}y`) : undefined;
@@ -192,7 +198,19 @@ async function benchOne(storage: 'local' | 's3', years: number, keepDir: string 
     session.close();
     const after = await run('after one more commit');
     for (let i = 1; i < repeat; i++) await run('warm again');
-    return [storage, cold.evaluated.toLocaleString('en-US'), `${secs(cold.ms)} s`, `${secs(warm.ms)} s`, `${secs(after.ms)} s`];
+    const row = [storage, cold.evaluated.toLocaleString('en-US'), `${secs(cold.ms)} s`, `${secs(warm.ms)} s`, `${secs(after.ms)} s`];
+    if (!compact) return row;
+    // The daily maintenance's compaction (the worker's Java tool), then a cold build again.
+    const maintenance = createMaintenanceActivities({ config, spark: { config, kube: () => createKubeConfig(config), openLake: () => openLakeSession(config) } });
+    const t0 = performance.now();
+    const results = (await new MockActivityEnvironment().run(maintenance.maintainLakeTables, { compact: true })) as TableMaintenanceResult[];
+    const rewritten = results.reduce((n, r) => n + (r.rewrittenDataFiles ?? 0), 0);
+    const added = results.reduce((n, r) => n + (r.addedDataFiles ?? 0), 0);
+    console.log(`  maintenance with compaction: ${secs(performance.now() - t0)} s, ${rewritten.toLocaleString('en-US')} small files into ${added.toLocaleString('en-US')}` + (rewritten === 0 ? ' (compacted by an earlier run)' : ''));
+    rmSync(path.join(config.dataDir, 'catalog'), { recursive: true, force: true });
+    const compactedCold = await run('cold after compaction');
+    await run('warm after compaction');
+    return [...row, `${secs(compactedCold.ms)} s`];
   } finally {
     await lake.stop();
   }
@@ -201,8 +219,15 @@ async function benchOne(storage: 'local' | 's3', years: number, keepDir: string 
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { years: { type: 'string', default: '15' }, storage: { type: 'string', default: 'local,s3' }, keep: { type: 'string' }, repeat: { type: 'string', default: '1' } },
+    options: {
+      years: { type: 'string', default: '15' },
+      storage: { type: 'string', default: 'local,s3' },
+      keep: { type: 'string' },
+      repeat: { type: 'string', default: '1' },
+      compact: { type: 'boolean', default: false },
+    },
   });
+  compact = values.compact;
   const years = Number(values.years);
   repeat = Math.max(1, Number(values.repeat));
   if (!(years > 0 && years <= 30)) throw new RangeError(`--years must be within 0..30, got ${values.years}`);
@@ -211,7 +236,7 @@ async function main(argv: string[]): Promise<void> {
   const loadAtStart = loadavg()[0] ?? 0;
   const rows: string[][] = [];
   for (const s of storages) rows.push(await benchOne(s as 'local' | 's3', years, values.keep));
-  const header = ['lake', 'dataset days', 'cold', 'warm', 'after a commit'];
+  const header = ['lake', 'dataset days', 'cold', 'warm', 'after a commit', ...(compact ? ['cold after compaction'] : [])];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   console.log(`\npartition catalog over ${years} years of every dataset (npm run bench:catalog -- ${argv.join(' ')})`.trimEnd());
   for (const r of [header, ...rows]) console.log(`  ${r.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ')}`);

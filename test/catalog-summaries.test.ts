@@ -10,6 +10,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ManifestCache, metadataReader, tablePartitions, type PartitionStats } from '../lib/catalog/iceberg-partitions.ts';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createMaintenanceActivities, type TableMaintenanceResult } from '../activities/maintenance.ts';
+import { createKubeConfig } from '../lib/clients/kubernetes.ts';
 import { latestLineage, type LineageRow } from '../lib/catalog/lineage.ts';
 import { currentPartitions, SummaryCache } from '../lib/catalog/summaries.ts';
 import { openLakeSession, type LakeSession } from '../lib/lake/session.ts';
@@ -139,6 +142,17 @@ describe('catalog summaries: brought forward commit by commit, equal to a full r
         ['day=2024-01-03', 'r4', 'raw/r4'],
       ],
     );
+
+    // Maintenance compacts the three files of ingest_day 2024-01-01 into one (a `replace` snapshot): the
+    // summary is brought forward by reading that one file, and equals a full read.
+    const maintenance = createMaintenanceActivities({ config: lake.config, spark: { config: lake.config, kube: () => createKubeConfig(lake.config), openLake: () => openLakeSession(lake.config) } });
+    const [compacted] = (await new MockActivityEnvironment().run(maintenance.maintainLakeTables, { tables: ['lineage.commits'], compact: true })) as TableMaintenanceResult[];
+    assert.deepEqual([compacted?.rewrittenDataFiles, compacted?.addedDataFiles], [3, 1]);
+    const afterCompaction = await lineageBoth();
+    assert.equal(afterCompaction.viaSummary.source, 'changes');
+    assert.equal(afterCompaction.viaSummary.filesRead, 1, 'the compacted file');
+    assert.deepEqual(byScope(afterCompaction.viaSummary.rows), byScope(later.full.rows));
+    assert.deepEqual(byScope(afterCompaction.full.rows), byScope(later.full.rows));
 
     // A deleted lineage row (a delete file) cannot be brought forward: a full read, without it.
     await session.run(`DELETE FROM lake.lineage.commits WHERE run_id = 'r4'`);

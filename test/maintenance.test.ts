@@ -44,8 +44,9 @@ describe('lake maintenance: snapshot expiration and orphan removal', () => {
   let session: LakeSession;
   let tableDir = '';
 
+  // Expiration and orphans are checked on their own here; compaction has a test of its own below.
   const maintain = (input: MaintainLakeTablesInput): Promise<TableMaintenanceResult[]> =>
-    new MockActivityEnvironment().run(activities.maintainLakeTables, input);
+    new MockActivityEnvironment().run(activities.maintainLakeTables, { compact: false, ...input });
 
   const catalogRequest = (method: string, route: string, body?: unknown): Promise<Response> =>
     fetch(new URL(route, `${config.icebergCatalogUrl.toString().replace(/\/$/, '')}/`), {
@@ -153,6 +154,9 @@ describe('lake maintenance: snapshot expiration and orphan removal', () => {
       orphanFilesDeleted: 2,
       orphanBytesDeleted: orphanBytes,
       dryRun: false,
+      rewrittenDataFiles: 0,
+      addedDataFiles: 0,
+      rewrittenBytes: 0,
     });
     for (const f of oldOrphans) assert.equal(existsSync(f), false, `${f} should be deleted`);
     assert.equal(existsSync(recentOrphan), true, 'an orphan younger than the cutoff stays');
@@ -242,6 +246,52 @@ describe('lake maintenance: snapshot expiration and orphan removal', () => {
     } finally {
       reader.close();
     }
+  });
+
+  it('compacts each partition\'s small files into one, rows unchanged, and leaves files with deletes alone', async () => {
+    const small = `lake.${ns}.small`;
+    await session.run(`CREATE TABLE ${small} (id BIGINT, v DOUBLE, "day" DATE) PARTITIONED BY ("day")`);
+    // One file per commit, as one lineage row per publish makes them: three commits on each of two days.
+    for (let i = 0; i < 6; i++) {
+      await session.run(`INSERT INTO ${small} SELECT r, r * 0.5, DATE '2021-11-0${1 + (i % 2)}' FROM range(${i * 10}, ${i * 10 + 10}) t(r)`);
+    }
+    // A third day replaced: its new file sits beside a delete file, left for Spark's rewrite.
+    await session.run(`INSERT INTO ${small} SELECT r, 1, DATE '2021-11-03' FROM range(100, 105) t(r)`);
+    await session.run(`DELETE FROM ${small} WHERE id = 100`);
+    const content = async () => {
+      const [r] = await session.rows<{ n: string; h: string }>(`SELECT CAST(count(*) AS VARCHAR) AS n, CAST(sum(hash(id, v, "day")) AS VARCHAR) AS h FROM ${small}`);
+      return r;
+    };
+    const dataFiles = async () =>
+      (await session.rows<{ f: string }>(`SELECT file_path AS f FROM iceberg_metadata(${small}) WHERE manifest_content = 'DATA' AND status <> 'DELETED'`)).length;
+    const before = await content();
+    assert.equal(before?.n, '64');
+    const filesBefore = await dataFiles();
+
+    const opts = { tables: [`${ns}.small`], compact: true, retainLast: 10, expireOlderThanHours: 168, orphansOlderThanHours: 24 };
+    const [dry] = await maintain({ ...opts, dryRun: true });
+    assert.deepEqual([dry?.rewrittenDataFiles, dry?.addedDataFiles], [6, 2], 'dry run: 6 files would become 2');
+    assert.equal(await dataFiles(), filesBefore, 'the dry run changed nothing');
+
+    const [result] = await maintain(opts);
+    console.log(`compaction: ${JSON.stringify(result)}`);
+    assert.deepEqual([result?.rewrittenDataFiles, result?.addedDataFiles, result?.rewriteSkipped], [6, 2, undefined]);
+    assert.ok((result?.rewrittenBytes ?? 0) > 0);
+    const reader = await openLakeSession(config);
+    try {
+      // A fresh reader sees the same rows, through fewer files; every referenced file exists.
+      const [after] = await reader.rows<{ n: string; h: string }>(`SELECT CAST(count(*) AS VARCHAR) AS n, CAST(sum(hash(id, v, "day")) AS VARCHAR) AS h FROM ${small}`);
+      assert.deepEqual(after, before);
+      const live = await reader.rows<{ f: string }>(`SELECT file_path AS f FROM iceberg_metadata(${small}) WHERE manifest_content = 'DATA' AND status <> 'DELETED'`);
+      assert.equal(live.length, filesBefore - 4);
+      for (const r of live) assert.ok(existsSync(localPath(r.f)), r.f);
+    } finally {
+      reader.close();
+    }
+    // Nothing left to compact.
+    const [again] = await maintain(opts);
+    assert.deepEqual([again?.rewrittenDataFiles, again?.addedDataFiles], [0, 0]);
+    await session.run(`DROP TABLE ${small}`);
   });
 
   it('fails with the tool\'s stderr when a table does not exist', async () => {

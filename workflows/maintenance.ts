@@ -1,6 +1,6 @@
 /**
- * Lake maintenance: expire old Iceberg snapshots and remove orphan files, on the process
- * queue (the workers that write the tables) through the same REST catalog.
+ * Lake maintenance: compact small data files, expire old Iceberg snapshots and remove orphan
+ * files, on the process queue (the workers that write the tables) through the same REST catalog.
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { MaintenanceActivities, TableMaintenanceResult } from '../activities/maintenance.ts';
@@ -10,7 +10,7 @@ const maintenance = proxyActivities<MaintenanceActivities>({
   taskQueue: TASK_QUEUES.process,
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '2 minutes',
-  // Expiring and removing orphans is idempotent: a retry redoes what is left.
+  // Idempotent: a retry redoes what is left (a compaction either committed or left the table as it was).
   retry: { maximumAttempts: 3 },
 });
 
@@ -19,7 +19,7 @@ export interface MaintainLakeInput {
   readonly tables?: string[];
   /** Report what would be deleted, delete nothing. */
   readonly dryRun?: boolean;
-  /** Compact small files first (Spark only: ENGINE_OVERRIDES maintain_tables=spark|spark-k8s); default true there. */
+  /** Compact each partition's small files first (default true; on Spark delete files are folded in too). */
   readonly compact?: boolean;
 }
 

@@ -171,6 +171,8 @@ interface Snapshot {
   'parent-snapshot-id'?: string;
   'timestamp-ms': number;
   'manifest-list': string;
+  /** `operation`: append, replace (a compaction: same rows, other files), overwrite, delete. */
+  summary?: { operation?: string };
 }
 
 export interface TableMetadata {
@@ -327,6 +329,8 @@ export interface SnapshotChanges {
   readonly removed: readonly ManifestFact[];
   /** Snapshots after the known one, and the manifests they wrote (read now). */
   readonly snapshots: number;
+  /** Each of those snapshots' operation (`append`, `replace`…; `unknown` when not recorded). */
+  readonly operations: readonly string[];
   readonly manifestsRead: number;
 }
 
@@ -368,7 +372,7 @@ export async function changesSince(read: MetadataReader, head: TableHead, since:
       }
     }),
   );
-  return { added, removed, snapshots: chain.length, manifestsRead };
+  return { added, removed, snapshots: chain.length, operations: chain.map((snap) => snap.summary?.operation ?? 'unknown'), manifestsRead };
 }
 
 /** `partitions` with `changes` applied (a new map). */

@@ -4,9 +4,10 @@
  * One row per publish makes the lineage table many small data files, tens of thousands over
  * years. The newest rows are kept with the snapshot they hold for (lib/catalog/summaries.ts):
  * while the table stays at it nothing is read; after a few appends (the publishes) only the
- * data files those commits added are read, straight as Parquet. Anything else — a commit
- * that removed files or added delete files, an expired snapshot, no summary — reads the whole
- * table through Iceberg, deletes applied, so a deleted row never lingers.
+ * data files those commits added are read, straight as Parquet; a compaction (a `replace`
+ * snapshot: the same rows in fewer files) is read the same way. Anything else — a commit that
+ * deleted rows or added delete files, an expired snapshot, no summary — reads the whole table
+ * through Iceberg, deletes applied, so a deleted row never lingers.
  */
 import { fileURLToPath } from 'node:url';
 import { sqlString, type LakeSession } from '../lake/session.ts';
@@ -97,8 +98,10 @@ export async function latestLineage(opts: LineageOptions): Promise<{ rows: Linea
   const cached = opts.summaries.lineage();
   if (cached?.snapshotId === snapshotId) return { rows: cached.rows, source: 'summary', filesRead: 0 };
   const changes = cached ? await changesSince(opts.read, head, cached.snapshotId) : undefined;
-  // Appends only (the publishes): the new rows are in the added files.
-  if (cached && changes && changes.removed.length === 0 && changes.added.every((f) => f.content === 0)) {
+  // Appends (the publishes) and compactions (the same rows in other files): the new rows are in
+  // the added files, and a compacted row read again is one newest() already holds.
+  const addsOrCompactions = changes && (changes.removed.length === 0 || changes.operations.every((op) => op === 'append' || op === 'replace'));
+  if (cached && changes && addsOrCompactions && changes.added.every((f) => f.content === 0)) {
     const session = await opts.openFileSession();
     try {
       const rows = newest([...cached.rows, ...(await readFiles(session, changes.added.map((f) => f.path)))]);

@@ -75,7 +75,7 @@ export const SCHEDULES: readonly ScheduleDecl[] = [
   },
   {
     id: 'maintain-lake-daily',
-    description: 'Expire Iceberg snapshots older than the retention and remove orphan files (on Spark: compact small files first)',
+    description: 'Compact small data files, expire Iceberg snapshots older than the retention and remove orphan files',
     spec: { calendars: [{ hour: 3, minute: 30, comment: 'daily 03:30 UTC' }] },
     workflowType: 'maintainLake',
     args: [{}],

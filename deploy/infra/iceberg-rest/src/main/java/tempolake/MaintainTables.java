@@ -2,6 +2,11 @@ package tempolake;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -13,6 +18,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.iceberg.DeleteFile;
 import org.apache.iceberg.HasTableOperations;
@@ -47,8 +53,11 @@ import org.slf4j.LoggerFactory;
  * <pre>
  * java -cp ... tempolake.MaintainTables --catalog http://127.0.0.1:8181
  *     [--namespace curated ...] [--table curated.source_a ...]
- *     --expire-older-than-ms EPOCH_MS --retain-last N --orphans-older-than-ms EPOCH_MS [--dry-run]
+ *     --expire-older-than-ms EPOCH_MS --retain-last N --orphans-older-than-ms EPOCH_MS
+ *     [--compact] [--dry-run]
  * </pre>
+ *
+ * <p>--compact first folds each partition's small files into one (CompactFiles).
  *
  * <p>Without --table (and --namespace) every table of every namespace is maintained. One JSON line
  * per table goes to stdout; logs go to stderr. Exit 0 when every table was maintained, 1 when one
@@ -84,7 +93,8 @@ public final class MaintainTables {
       long expireOlderThanMs,
       int retainLast,
       long orphansOlderThanMs,
-      boolean dryRun) {}
+      boolean dryRun,
+      boolean compact) {}
 
   record Result(
       String table,
@@ -94,7 +104,8 @@ public final class MaintainTables {
       long orphanFilesDeleted,
       long orphanBytesDeleted,
       boolean dryRun,
-      String skipped) {
+      String skipped,
+      CompactFiles.Outcome compaction) {
     String toJson() {
       return "{\"table\":" + json(table)
           + ",\"snapshotsBefore\":" + snapshotsBefore
@@ -103,7 +114,11 @@ public final class MaintainTables {
           + ",\"orphanFilesDeleted\":" + orphanFilesDeleted
           + ",\"orphanBytesDeleted\":" + orphanBytesDeleted
           + ",\"dryRun\":" + dryRun
+          + ",\"rewrittenDataFiles\":" + compaction.rewrittenDataFiles()
+          + ",\"addedDataFiles\":" + compaction.addedDataFiles()
+          + ",\"rewrittenBytes\":" + compaction.rewrittenBytes()
           + (skipped == null ? "" : ",\"skipped\":" + json(skipped))
+          + (compaction.skipped() == null ? "" : ",\"rewriteSkipped\":" + json(compaction.skipped()))
           + "}";
     }
   }
@@ -117,7 +132,7 @@ public final class MaintainTables {
   private static final String USAGE =
       "usage: MaintainTables --catalog URI [--namespace NS ...] [--table NS.TABLE ...]\n"
           + "         --expire-older-than-ms EPOCH_MS --retain-last N"
-          + " --orphans-older-than-ms EPOCH_MS [--dry-run]";
+          + " --orphans-older-than-ms EPOCH_MS [--compact] [--dry-run]";
 
   public static void main(String[] args) {
     Options options;
@@ -160,10 +175,15 @@ public final class MaintainTables {
     Integer retainLast = null;
     Long orphansOlderThan = null;
     boolean dryRun = false;
+    boolean compact = false;
     for (int i = 0; i < args.length; i++) {
       String arg = args[i];
       if (arg.equals("--dry-run")) {
         dryRun = true;
+        continue;
+      }
+      if (arg.equals("--compact")) {
+        compact = true;
         continue;
       }
       if (i + 1 >= args.length) {
@@ -193,7 +213,8 @@ public final class MaintainTables {
               + " minutes in the past: files of commits still being written would be deleted");
     }
     return new Options(
-        catalog, namespaces, tables, expireOlderThan, retainLast, orphansOlderThan, dryRun);
+        catalog, namespaces, tables, expireOlderThan, retainLast, orphansOlderThan, dryRun,
+        compact);
   }
 
   private static long number(String arg, String value) throws UsageException {
@@ -257,7 +278,16 @@ public final class MaintainTables {
         table.properties(), TableProperties.GC_ENABLED, TableProperties.GC_ENABLED_DEFAULT)) {
       // Iceberg's rule: with gc.enabled=false the files may belong to other tables too.
       LOG.warn("{}: gc.enabled=false, nothing expired or removed", id);
-      return new Result(id.toString(), before, before, 0, 0, 0, options.dryRun(), "gc.enabled=false");
+      return new Result(id.toString(), before, before, 0, 0, 0, options.dryRun(), "gc.enabled=false",
+          CompactFiles.Outcome.NONE);
+    }
+
+    // Compaction first, as Spark's maintenance does: the files it replaces go with the snapshots
+    // that still hold them, once those expire.
+    CompactFiles.Outcome compaction =
+        options.compact() ? CompactFiles.compact(table, id, options.dryRun()) : CompactFiles.Outcome.NONE;
+    if (compaction.addedDataFiles() > 0 && !options.dryRun()) {
+      table = catalog.loadTable(id);
     }
 
     long expiredFiles;
@@ -284,7 +314,8 @@ public final class MaintainTables {
             id.toString(), table, roots(catalog, id, table), options.orphansOlderThanMs(),
             options.dryRun());
     return new Result(
-        id.toString(), before, after, expiredFiles, orphans[0], orphans[1], options.dryRun(), null);
+        id.toString(), before, after, expiredFiles, orphans[0], orphans[1], options.dryRun(), null,
+        compaction);
   }
 
   /**
@@ -359,7 +390,7 @@ public final class MaintainTables {
 
     Map<String, FileInfo> listed = new LinkedHashMap<>();
     for (String root : roots) {
-      for (FileInfo f : lister.listPrefix(root)) {
+      for (FileInfo f : listFiles(lister, root)) {
         listed.putIfAbsent(normalize(f.location()), f);
       }
     }
@@ -548,6 +579,39 @@ public final class MaintainTables {
    * listing "file:/x"; s3a:// and s3n:// name the same objects as s3://. Local paths also lose
    * doubled slashes (the same file on disk); object keys keep theirs (a different key).
    */
+  /**
+   * The files under a root. A local folder is walked with java.nio: Hadoop's local file system
+   * (behind HadoopFileIO) forks a shell command per file for its permissions, minutes for the
+   * tens of thousands of files a lineage table holds.
+   */
+  static Iterable<FileInfo> listFiles(SupportsPrefixOperations lister, String root) {
+    String normalized = normalize(root);
+    if (!normalized.startsWith("file:")) {
+      return lister.listPrefix(root);
+    }
+    Path folder = Paths.get(normalized.substring("file:".length()));
+    if (!Files.isDirectory(folder)) {
+      return List.of();
+    }
+    List<FileInfo> out = new ArrayList<>();
+    try (Stream<Path> paths = Files.walk(folder)) {
+      for (Path p : (Iterable<Path>) paths::iterator) {
+        BasicFileAttributes attrs;
+        try {
+          attrs = Files.readAttributes(p, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+          continue; // deleted while we listed
+        }
+        if (attrs.isRegularFile()) {
+          out.add(new FileInfo(p.toString(), attrs.size(), attrs.lastModifiedTime().toMillis()));
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out;
+  }
+
   static String normalize(String location) {
     if (location.startsWith("/")) {
       return "file:" + location.replaceAll("/{2,}", "/");
