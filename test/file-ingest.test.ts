@@ -159,20 +159,23 @@ describe('sources A and B on the local lake', () => {
     assert.equal(await metadataLogLength(env.config, 'curated', 'source_b'), log0);
   });
 
+  /** A publish of `rows` rows of curated.source_a day `day`, as the racing writers below make them. */
+  const raceSpec = (day: string, rows: number) => ({
+    table: CURATED_SOURCE_A,
+    source: 'race',
+    ingestDay: day,
+    replaceWhere: `"day" = DATE '${day}'`,
+    scope: `day=${day}`,
+    rowsSql: `SELECT 'e-' || i, 'c', 'r01', TIMESTAMPTZ '${day} 10:00:00+00', i * 1.0, 'EUR', 'web', 'ios', NULL, NULL, ['x'], DATE '${day}', DATE '${day}', 'k' FROM range(${rows}) t(i)`,
+    lineage: { workflowId: `race:${day}`, runId: 'r', inputs: [] },
+  });
+
   it('two writers racing on one table both end committed, the loser after a retry', async () => {
     await withSession(env.config, (s) => ensureTables(s, ALL_TABLES));
     const a = await openLakeSession(env.config);
     const b = await openLakeSession(env.config);
     try {
-      const spec = (day: string) => ({
-        table: CURATED_SOURCE_A,
-        source: 'race',
-        ingestDay: day,
-        replaceWhere: `"day" = DATE '${day}'`,
-        scope: `day=${day}`,
-        rowsSql: `SELECT 'e-' || i, 'c', 'r01', TIMESTAMPTZ '${day} 10:00:00+00', i * 1.0, 'EUR', 'web', 'ios', NULL, NULL, ['x'], DATE '${day}', DATE '${day}', 'k' FROM range(10) t(i)`,
-        lineage: { workflowId: `race:${day}`, runId: 'r', inputs: [] },
-      });
+      const spec = (day: string) => raceSpec(day, 10);
       let releaseB!: () => void;
       const aCommitted = new Promise<void>((r) => (releaseB = r));
       // allSettled: neither session may be closed while the other publish still runs.
@@ -207,16 +210,11 @@ describe('sources A and B on the local lake', () => {
         writers.map(async (s, w) => {
           let retries = 0;
           for (const day of days(w)) {
-            const r = await publishPartition(s, {
-              table: CURATED_SOURCE_A,
-              source: 'race',
-              ingestDay: day,
-              replaceWhere: `"day" = DATE '${day}'`,
-              scope: `day=${day}`,
-              rowsSql: `SELECT 'e-' || i, 'c', 'r01', TIMESTAMPTZ '${day} 10:00:00+00', i * 1.0, 'EUR', 'web', 'ios', NULL, NULL, ['x'], DATE '${day}', DATE '${day}', 'k' FROM range(5) t(i)`,
-              rejectedSql: `SELECT 'raw/race/${day}' AS raw_key, 1 AS line, 'bad' AS reason, 'x' AS record`,
-              lineage: { workflowId: `race:${day}`, runId: 'r', inputs: [] },
-            }, { maxAttempts: 30 });
+            const r = await publishPartition(
+              s,
+              { ...raceSpec(day, 5), rejectedSql: `SELECT 'raw/race/${day}' AS raw_key, 1 AS line, 'bad' AS reason, 'x' AS record` },
+              { maxAttempts: 30 },
+            );
             retries += r.retries;
           }
           return retries;

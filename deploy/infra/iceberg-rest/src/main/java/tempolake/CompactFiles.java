@@ -16,6 +16,7 @@ import org.apache.iceberg.PartitionSpec;
 import org.apache.iceberg.RewriteFiles;
 import org.apache.iceberg.Schema;
 import org.apache.iceberg.Snapshot;
+import org.apache.iceberg.StructLike;
 import org.apache.iceberg.Table;
 import org.apache.iceberg.TableProperties;
 import org.apache.iceberg.catalog.TableIdentifier;
@@ -59,7 +60,7 @@ final class CompactFiles {
   }
 
   /** One partition's small files, to become one file. */
-  private record Bin(PartitionSpec spec, DataFile first, List<DataFile> files, long bytes) {}
+  private record Bin(PartitionSpec spec, List<DataFile> files, long bytes) {}
 
   static Outcome compact(Table table, TableIdentifier id, boolean dryRun) {
     Snapshot start = table.currentSnapshot();
@@ -150,7 +151,7 @@ final class CompactFiles {
   private static void addBin(List<Bin> bins, PartitionSpec spec, List<DataFile> files, long bytes) {
     // A single file is already as compact as it gets.
     if (files.size() >= 2) {
-      bins.add(new Bin(spec, files.get(0), files, bytes));
+      bins.add(new Bin(spec, files, bytes));
     }
   }
 
@@ -158,9 +159,10 @@ final class CompactFiles {
   private static DataFile rewrite(Table table, Bin bin) {
     Schema schema = table.schema();
     String name = "compacted-" + UUID.randomUUID() + ".parquet";
+    StructLike partition = bin.files().get(0).partition();
     OutputFile out =
         table.io().newOutputFile(
-            table.locationProvider().newDataLocation(bin.spec(), bin.first().partition(), name));
+            table.locationProvider().newDataLocation(bin.spec(), partition, name));
     long expected = 0;
     DataWriter<Record> writer;
     try {
@@ -168,7 +170,7 @@ final class CompactFiles {
           Parquet.writeData(out)
               .forTable(table)
               .withSpec(bin.spec())
-              .withPartition(bin.first().partition())
+              .withPartition(partition)
               .createWriterFunc(GenericParquetWriter::create)
               .overwrite()
               .build();
